@@ -1,0 +1,34 @@
+# zslab: `make run` (the main job: every notebook, offline, with the report) and `make test`.
+# Both create the environment first if it is missing (a venv in .venv; no root needed).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.zslab-installed
+RUN_DIR ?= runs/latest
+export ZSLAB_OFFLINE ?= 1
+
+.PHONY: env run test benchmark notebooks clean-run
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# torch/torchvision first, pinned: these builds install from the local package index.
+	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+env: $(STAMP)
+
+run: env
+	$(BIN)/zslab run --all --out $(RUN_DIR)
+
+test: env
+	$(BIN)/pytest -q
+
+benchmark: env
+	$(BIN)/python benchmarks/tiny_clip.py --seeds 0 1 2
+
+notebooks: env  ## regenerate notebooks/*.ipynb from their reviewed sources notebooks/*.py
+	$(BIN)/python tools/make_notebook.py notebooks/*.py
+
+clean-run:
+	rm -rf $(RUN_DIR)

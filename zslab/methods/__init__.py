@@ -1,0 +1,1 @@
+"""Methods from the papers, one module per family (prompting, adaptation, gzsl, ...)."""

@@ -1,0 +1,159 @@
+"""One entry point from a model name to (model, preprocess, tokenizer).
+
+Sources, tried in order (a registry of small resolvers, not an if-chain in one function):
+
+* zslab's offline models by name (``zsclip-tiny``; tag ``zsworld``; trained on first use, then cached),
+* ``local-dir:PATH`` (open_clip's folder layout: ``open_clip_config.json`` + weights),
+* ``hf-hub:org/repo`` (downloads; refused when ``ZSLAB_OFFLINE=1``),
+* an open_clip architecture with ``pretrained`` = a local checkpoint file, or a pretrained tag
+  (``ViT-B-32`` / ``laion2b_s34b_b79k``; downloads, refused offline), or ``None`` (random init).
+
+Checkpoints always load with ``weights_only=True``.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, List, Optional, Sequence, Tuple
+
+import open_clip
+import torch
+
+from .config import apply_offline_env, require_online
+from .errors import InvalidChoiceError, MissingAssetError
+from .train.zoo import OFFLINE_TAG, list_offline_models, offline_model_dir
+
+
+@dataclass
+class LoadedModel:
+    """A model with what it takes to use it, plus a content fingerprint for cache keys."""
+
+    model: torch.nn.Module
+    preprocess: Callable
+    tokenizer: Callable
+    name: str
+    pretrained: Optional[str]
+    source: str
+    device: str = "cpu"
+    _fingerprint: Optional[str] = field(default=None, repr=False)
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 of every weight tensor (names, shapes, bytes): two loads of the same weights agree."""
+        if self._fingerprint is None:
+            h = hashlib.sha256()
+            for key, tensor in sorted(self.model.state_dict().items()):
+                t = tensor.detach().cpu().contiguous()
+                h.update(f"{key}:{tuple(t.shape)}:{t.dtype}".encode())
+                h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+            self._fingerprint = h.hexdigest()[:24]
+        return self._fingerprint
+
+    @torch.no_grad()
+    def encode_text(self, texts: Sequence[str], batch_size: int = 512, normalize: bool = True) -> torch.Tensor:
+        chunks = []
+        for i in range(0, len(texts), batch_size):
+            tokens = self.tokenizer(list(texts[i:i + batch_size])).to(self.device)
+            chunks.append(self.model.encode_text(tokens, normalize=normalize).float().cpu())
+        return torch.cat(chunks) if chunks else torch.empty(0)
+
+    @torch.no_grad()
+    def encode_image(self, images: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+        return self.model.encode_image(images.to(self.device), normalize=normalize).float().cpu()
+
+
+Resolver = Tuple[str, Callable[[str, Optional[str]], bool], Callable[..., Tuple[str, Optional[str], str]]]
+
+
+def _how_to_supply(name: str) -> str:
+    return (f"To use {name!r} offline, download its checkpoint on a machine with internet and pass "
+            f"pretrained='/path/to/open_clip_pytorch_model.bin' (or model='local-dir:/path/to/folder')")
+
+
+def _offline_zoo(name: str, pretrained: Optional[str], seed: int, progress: bool):
+    if pretrained not in (None, OFFLINE_TAG):
+        raise InvalidChoiceError(f"unknown pretrained tag {pretrained!r} for offline model {name!r}; "
+                                 f"valid choices: {OFFLINE_TAG!r}")
+    folder = offline_model_dir(name, seed=seed, progress=progress)
+    return f"local-dir:{folder}", None, "zslab-offline"
+
+
+def _local_dir(name: str, pretrained: Optional[str], seed: int, progress: bool):
+    folder = Path(name[len("local-dir:"):]).expanduser()
+    if not (folder / "open_clip_config.json").is_file():
+        raise MissingAssetError(f"{name!r}: no open_clip_config.json in {folder}")
+    return f"local-dir:{folder}", None, "local-dir"
+
+
+def _hf_hub(name: str, pretrained: Optional[str], seed: int, progress: bool):
+    require_online(f"model {name!r} from the Hugging Face Hub", _how_to_supply(name))
+    return name, None, "hf-hub"
+
+
+def _open_clip_arch(name: str, pretrained: Optional[str], seed: int, progress: bool):
+    architectures = open_clip.list_models()
+    if name not in architectures:
+        raise InvalidChoiceError(
+            f"unknown model {name!r}; valid choices: zslab offline models {list_offline_models()}, "
+            f"'local-dir:PATH', 'hf-hub:ORG/REPO', or an open_clip architecture such as "
+            f"{', '.join(a for a in architectures if a.startswith('ViT-B'))} (see `zslab list models`)")
+    if pretrained is None:
+        warnings.warn(f"{name}: no pretrained weights given, using a random initialisation")
+        return name, None, "random-init"
+    if os.path.isfile(os.path.expanduser(pretrained)):
+        return name, os.path.expanduser(pretrained), "checkpoint-file"
+    tags = open_clip.list_pretrained_tags_by_model(name)
+    if pretrained in tags:
+        require_online(f"pretrained weights {name!r}/{pretrained!r}", _how_to_supply(f"{name}/{pretrained}"))
+        return name, pretrained, "open_clip-tag"
+    if any(sep in pretrained for sep in ("/", os.sep, ".pt", ".bin", ".safetensors")):
+        raise MissingAssetError(f"checkpoint file not found for {name!r}: {pretrained}")
+    raise InvalidChoiceError(f"unknown pretrained tag {pretrained!r} for {name!r}; valid choices: "
+                             f"{', '.join(tags) or '(none)'}, or a path to a local checkpoint file")
+
+
+RESOLVERS: List[Tuple[str, Callable[[str], bool], Callable]] = [
+    ("zslab offline model", lambda name: name in list_offline_models(), _offline_zoo),
+    ("local-dir", lambda name: name.startswith("local-dir:"), _local_dir),
+    ("hf-hub", lambda name: name.startswith("hf-hub:"), _hf_hub),
+    ("open_clip architecture", lambda name: True, _open_clip_arch),
+]
+
+
+def load_model(name: str, pretrained: Optional[str] = None, *, seed: int = 0, device: str = "cpu",
+               progress: bool = True) -> LoadedModel:
+    """Model, preprocess and tokenizer for ``name`` (see the module docstring for what ``name`` can be).
+
+    ``seed`` selects the training run of a zslab offline model and is ignored for other sources.
+    """
+    apply_offline_env()
+    if pretrained == "":
+        pretrained = None
+    for _, matches, resolve in RESOLVERS:
+        if matches(name):
+            open_clip_name, open_clip_pretrained, source = resolve(name, pretrained, seed, progress)
+            break
+    model, _, preprocess = open_clip.create_model_and_transforms(
+        open_clip_name, pretrained=open_clip_pretrained, device=device, weights_only=True)
+    model.eval()
+    tokenizer = open_clip.get_tokenizer(open_clip_name)
+    return LoadedModel(model, preprocess, tokenizer, name, pretrained, source, device)
+
+
+def list_models() -> List[str]:
+    """zslab offline models, then every open_clip ``architecture/tag`` pair."""
+    return [f"{m}/{OFFLINE_TAG}" for m in list_offline_models()] + [
+        f"{arch}/{tag}" for arch, tag in open_clip.list_pretrained()]
+
+
+def save_random_checkpoint(arch: str, path: str | os.PathLike, seed: int = 0) -> Path:
+    """Write an open_clip architecture with random weights as a plain state dict (tests, smoke runs)."""
+    torch.manual_seed(seed)
+    model = open_clip.create_model(arch, pretrained=None)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), path)
+    return path

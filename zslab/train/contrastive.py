@@ -1,0 +1,94 @@
+"""One contrastive image-text training loop; the loss is a plug-in (see ``losses.py``)."""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from typing import Dict, List, Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from .losses import build_loss
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 400
+    batch_size: int = 256
+    lr: float = 2e-3
+    weight_decay: float = 0.1
+    warmup_steps: int = 30
+    loss: str = "infonce"
+
+    def as_dict(self) -> Dict:
+        return asdict(self)
+
+
+def _lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up then cosine decay to zero: the open_clip default schedule."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return 0.5 * cfg.lr * (1 + math.cos(math.pi * progress))
+
+
+def images_to_tensor(images_uint8: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """``[N,H,W,3]`` uint8 → normalised ``[N,3,H,W]`` float, identical to open_clip's ToTensor+Normalize."""
+    x = images_uint8.permute(0, 3, 1, 2).float().div_(255.0)
+    m = torch.tensor(mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    s = torch.tensor(std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return (x - m) / s
+
+
+def train_contrastive(model: torch.nn.Module, images_uint8: torch.Tensor, caption_tokens: torch.Tensor,
+                      cfg: TrainConfig, mean: Sequence[float], std: Sequence[float], seed: int = 0,
+                      progress: bool = True, device: str = "cpu") -> Dict[str, List[float]]:
+    """Train ``model`` (an open_clip CLIP) on pre-rendered images and pre-tokenised captions.
+
+    ``caption_tokens`` is ``[N, K, L]``: K captions per image, one drawn at random per step, so the text
+    side sees varied wordings without re-tokenising. Deterministic for a seed on CPU.
+    Returns the loss history and throughput.
+    """
+    if images_uint8.shape[0] != caption_tokens.shape[0]:
+        raise ValueError(f"{images_uint8.shape[0]} images but {caption_tokens.shape[0]} caption rows")
+    gen = torch.Generator().manual_seed(seed)
+    model.to(device)
+    images_uint8, caption_tokens = images_uint8.to(device), caption_tokens.to(device)
+    loss_fn = build_loss(cfg.loss)
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
+    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6)
+    n, k = caption_tokens.shape[:2]
+    history: Dict[str, List[float]] = {"loss": []}
+    output_dict = getattr(model, "output_dict", False)
+    model.output_dict = True  # open_clip returns a dict with logit_scale (and logit_bias for sigmoid)
+    model.train()
+    start = time.perf_counter()
+    bar = tqdm(range(cfg.steps), desc=f"training ({cfg.loss})", disable=not progress, mininterval=2.0)
+    for step in bar:
+        for group in opt.param_groups:
+            group["lr"] = _lr_at(step, cfg)
+        idx = torch.randint(0, n, (cfg.batch_size,), generator=gen)
+        cap = torch.randint(0, k, (cfg.batch_size,), generator=gen)
+        idx, cap = idx.to(device), cap.to(device)
+        images = images_to_tensor(images_uint8[idx], mean, std)
+        texts = caption_tokens[idx, cap]
+        out = model(images, texts)
+        extra = [out["logit_bias"]] if "logit_bias" in out else []
+        loss = loss_fn(out["image_features"], out["text_features"], out["logit_scale"], *extra)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():  # CLIP clamps the temperature at 100
+            model.logit_scale.clamp_(0, math.log(100))
+        history["loss"].append(loss.item())
+        if progress and step % 20 == 0:
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+    model.eval()
+    model.output_dict = output_dict
+    seconds = time.perf_counter() - start
+    history["seconds"] = [seconds]
+    history["images_per_second"] = [cfg.steps * cfg.batch_size / seconds]
+    return history
