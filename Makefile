@@ -9,14 +9,16 @@ export ZSLAB_OFFLINE ?= 1
 
 .PHONY: env run test benchmark notebooks clean-run
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements-nodeps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	# torch/torchvision first, pinned: these builds install from the local package index.
 	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
 	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --no-deps -r requirements-nodeps.txt
 	touch $(STAMP)
 
 env: $(STAMP)
+	@bash tools/system_assets.sh
 
 run: env
 	$(BIN)/zslab run --all --out $(RUN_DIR)

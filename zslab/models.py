@@ -3,6 +3,7 @@
 Sources, tried in order (a registry of small resolvers, not an if-chain in one function):
 
 * zslab's offline models by name (``zsclip-tiny``; tag ``zsworld``; trained on first use, then cached),
+  and its locked-text models (``lit-zsworld``: an image tower trained against frozen MiniLM),
 * ``local-dir:PATH`` (open_clip's folder layout: ``open_clip_config.json`` + weights),
 * ``hf-hub:org/repo`` (downloads; refused when ``ZSLAB_OFFLINE=1``),
 * an open_clip architecture with ``pretrained`` = a local checkpoint file, or a pretrained tag
@@ -24,7 +25,8 @@ import torch
 
 from .config import apply_offline_env, require_online
 from .errors import InvalidChoiceError, MissingAssetError
-from .train.zoo import OFFLINE_TAG, list_offline_models, offline_model_dir
+from .train.locked_text import LOCKED_TAG, list_locked_text_models, load_locked_text_model, locked_text_model_dir
+from .train.zoo import MANIFEST_FILE, OFFLINE_TAG, list_offline_models, offline_model_dir, read_manifest
 
 
 @dataclass
@@ -38,6 +40,8 @@ class LoadedModel:
     pretrained: Optional[str]
     source: str
     device: str = "cpu"
+    #: zslab's training manifest (config, seed, time, unseen classes) for models zslab trained; else None.
+    manifest: Optional[dict] = None
     _fingerprint: Optional[str] = field(default=None, repr=False)
 
     @property
@@ -65,7 +69,8 @@ class LoadedModel:
         return self.model.encode_image(images.to(self.device), normalize=normalize).float().cpu()
 
 
-Resolver = Tuple[str, Callable[[str, Optional[str]], bool], Callable[..., Tuple[str, Optional[str], str]]]
+LOCAL_DIR = "local-dir:"
+
 
 
 def _how_to_supply(name: str) -> str:
@@ -73,42 +78,75 @@ def _how_to_supply(name: str) -> str:
             f"pretrained='/path/to/open_clip_pytorch_model.bin' (or model='local-dir:/path/to/folder')")
 
 
-def _offline_zoo(name: str, pretrained: Optional[str], seed: int, progress: bool):
+def _from_open_clip(open_clip_name: str, open_clip_pretrained: Optional[str], name: str,
+                    pretrained: Optional[str], source: str, device: str) -> LoadedModel:
+    model, _, preprocess = open_clip.create_model_and_transforms(
+        open_clip_name, pretrained=open_clip_pretrained, device=device, weights_only=True)
+    model.eval()
+    tokenizer = open_clip.get_tokenizer(open_clip_name)
+    folder = Path(open_clip_name[len(LOCAL_DIR):]) if open_clip_name.startswith(LOCAL_DIR) else None
+    manifest = read_manifest(folder) if folder and (folder / MANIFEST_FILE).is_file() else None
+    return LoadedModel(model, preprocess, tokenizer, name, pretrained, source, device, manifest)
+
+
+class LockedTextLoaded(LoadedModel):
+    """A locked-text model: ``encode_text`` is the frozen sentence encoder, ``encode_image`` the trained
+    image tower (after a frozen backbone where there is one)."""
+
+    @torch.no_grad()
+    def encode_text(self, texts: Sequence[str], batch_size: int = 512, normalize: bool = True) -> torch.Tensor:
+        return self.tokenizer.encode(list(texts)).float()
+
+
+def _locked_text_zoo(name: str, pretrained: Optional[str], seed: int, progress: bool, device: str) -> LoadedModel:
+    if pretrained not in (None, LOCKED_TAG):
+        raise InvalidChoiceError(f"unknown pretrained tag {pretrained!r} for locked-text model {name!r}; "
+                                 f"valid choices: {LOCKED_TAG!r}")
+    model, encoder, preprocess, manifest = load_locked_text_model(
+        locked_text_model_dir(name, seed=seed, progress=progress))
+    # The sentence encoder stands where a CLIP tokenizer + text tower would; it is part of the identity.
+    loaded = LockedTextLoaded(model.to(device), preprocess, encoder, name, pretrained, "zslab-locked-text",
+                              device, manifest)
+    return loaded
+
+
+def _offline_zoo(name: str, pretrained: Optional[str], seed: int, progress: bool, device: str) -> LoadedModel:
     if pretrained not in (None, OFFLINE_TAG):
         raise InvalidChoiceError(f"unknown pretrained tag {pretrained!r} for offline model {name!r}; "
                                  f"valid choices: {OFFLINE_TAG!r}")
     folder = offline_model_dir(name, seed=seed, progress=progress)
-    return f"local-dir:{folder}", None, "zslab-offline"
+    return _from_open_clip(f"{LOCAL_DIR}{folder}", None, name, pretrained, "zslab-offline", device)
 
 
-def _local_dir(name: str, pretrained: Optional[str], seed: int, progress: bool):
-    folder = Path(name[len("local-dir:"):]).expanduser()
+def _local_dir(name: str, pretrained: Optional[str], seed: int, progress: bool, device: str) -> LoadedModel:
+    folder = Path(name[len(LOCAL_DIR):]).expanduser()
     if not (folder / "open_clip_config.json").is_file():
         raise MissingAssetError(f"{name!r}: no open_clip_config.json in {folder}")
-    return f"local-dir:{folder}", None, "local-dir"
+    return _from_open_clip(f"{LOCAL_DIR}{folder}", None, name, pretrained, "local-dir", device)
 
 
-def _hf_hub(name: str, pretrained: Optional[str], seed: int, progress: bool):
+def _hf_hub(name: str, pretrained: Optional[str], seed: int, progress: bool, device: str) -> LoadedModel:
     require_online(f"model {name!r} from the Hugging Face Hub", _how_to_supply(name))
-    return name, None, "hf-hub"
+    return _from_open_clip(name, None, name, pretrained, "hf-hub", device)
 
 
-def _open_clip_arch(name: str, pretrained: Optional[str], seed: int, progress: bool):
+def _open_clip_arch(name: str, pretrained: Optional[str], seed: int, progress: bool, device: str) -> LoadedModel:
     architectures = open_clip.list_models()
     if name not in architectures:
         raise InvalidChoiceError(
-            f"unknown model {name!r}; valid choices: zslab offline models {list_offline_models()}, "
+            f"unknown model {name!r}; valid choices: zslab offline models "
+            f"{list_offline_models() + list_locked_text_models()}, "
             f"'local-dir:PATH', 'hf-hub:ORG/REPO', or an open_clip architecture such as "
             f"{', '.join(a for a in architectures if a.startswith('ViT-B'))} (see `zslab list models`)")
     if pretrained is None:
         warnings.warn(f"{name}: no pretrained weights given, using a random initialisation")
-        return name, None, "random-init"
+        return _from_open_clip(name, None, name, pretrained, "random-init", device)
     if os.path.isfile(os.path.expanduser(pretrained)):
-        return name, os.path.expanduser(pretrained), "checkpoint-file"
+        return _from_open_clip(name, os.path.expanduser(pretrained), name, pretrained, "checkpoint-file", device)
     tags = open_clip.list_pretrained_tags_by_model(name)
     if pretrained in tags:
         require_online(f"pretrained weights {name!r}/{pretrained!r}", _how_to_supply(f"{name}/{pretrained}"))
-        return name, pretrained, "open_clip-tag"
+        return _from_open_clip(name, pretrained, name, pretrained, "open_clip-tag", device)
     if any(sep in pretrained for sep in ("/", os.sep, ".pt", ".bin", ".safetensors")):
         raise MissingAssetError(f"checkpoint file not found for {name!r}: {pretrained}")
     raise InvalidChoiceError(f"unknown pretrained tag {pretrained!r} for {name!r}; valid choices: "
@@ -117,7 +155,8 @@ def _open_clip_arch(name: str, pretrained: Optional[str], seed: int, progress: b
 
 RESOLVERS: List[Tuple[str, Callable[[str], bool], Callable]] = [
     ("zslab offline model", lambda name: name in list_offline_models(), _offline_zoo),
-    ("local-dir", lambda name: name.startswith("local-dir:"), _local_dir),
+    ("zslab locked-text model", lambda name: name in list_locked_text_models(), _locked_text_zoo),
+    ("local-dir", lambda name: name.startswith(LOCAL_DIR), _local_dir),
     ("hf-hub", lambda name: name.startswith("hf-hub:"), _hf_hub),
     ("open_clip architecture", lambda name: True, _open_clip_arch),
 ]
@@ -132,20 +171,14 @@ def load_model(name: str, pretrained: Optional[str] = None, *, seed: int = 0, de
     apply_offline_env()
     if pretrained == "":
         pretrained = None
-    for _, matches, resolve in RESOLVERS:
-        if matches(name):
-            open_clip_name, open_clip_pretrained, source = resolve(name, pretrained, seed, progress)
-            break
-    model, _, preprocess = open_clip.create_model_and_transforms(
-        open_clip_name, pretrained=open_clip_pretrained, device=device, weights_only=True)
-    model.eval()
-    tokenizer = open_clip.get_tokenizer(open_clip_name)
-    return LoadedModel(model, preprocess, tokenizer, name, pretrained, source, device)
+    resolve = next(resolve for _, matches, resolve in RESOLVERS if matches(name))
+    return resolve(name, pretrained, seed, progress, device)
 
 
 def list_models() -> List[str]:
     """zslab offline models, then every open_clip ``architecture/tag`` pair."""
     return [f"{m}/{OFFLINE_TAG}" for m in list_offline_models()] + [
+        f"{m}/{LOCKED_TAG}" for m in list_locked_text_models()] + [
         f"{arch}/{tag}" for arch, tag in open_clip.list_pretrained()]
 
 

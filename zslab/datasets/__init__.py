@@ -16,7 +16,7 @@ from typing import Any, Callable, List, Optional, Sequence, TypeVar
 from ..errors import check_choice
 from ..registry import Registry
 from .base import (ArrayDataset, DataFileError, FolderDataset, ZSDataset, load_classnames,
-                   load_classnames_file, load_templates, subsample, validate_templates)
+                   load_classnames_file, load_templates, select, select_classes, subsample, validate_templates)
 
 F = TypeVar("F", bound=Callable[..., ZSDataset])
 
@@ -66,6 +66,7 @@ def build_dataset(name: str, root: Optional[str] = None, split: str = "test",
 
 
 from . import folders, torchvision_sets  # noqa: E402,F401  (register their datasets)
+from . import animal_mnist  # noqa: E402,F401  (registers "animal_mnist"; reads PyPI animal-mnist's files)
 
 try:
     from . import zsworld  # noqa: F401  (registers "zsworld")
@@ -73,5 +74,5 @@ except ImportError:  # pragma: no cover
     pass
 
 __all__ = ["DATASETS", "build_dataset", "list_datasets", "dataset_splits", "dataset_factory", "ZSDataset",
-           "ArrayDataset", "FolderDataset", "subsample", "load_templates", "load_classnames",
+           "ArrayDataset", "FolderDataset", "subsample", "select", "select_classes", "load_templates", "load_classnames",
            "load_classnames_file", "validate_templates", "DataFileError"]

@@ -23,7 +23,7 @@ from PIL import Image
 from ..config import data_file
 from ..errors import ZslabError, check_choice
 
-__all__ = ["ZSDataset", "ArrayDataset", "FolderDataset", "subsample", "load_templates", "load_classnames",
+__all__ = ["ZSDataset", "ArrayDataset", "FolderDataset", "subsample", "select", "select_classes", "load_templates", "load_classnames",
            "load_classnames_file", "validate_templates", "files_identity", "folder_fingerprint",
            "DataFileError"]
 
@@ -205,12 +205,19 @@ def subsample(ds: ZSDataset, n_per_class: Optional[int] = None, max_samples: Opt
         chosen = np.sort(np.concatenate(keep)) if keep else chosen[:0]
     if max_samples is not None and len(chosen) > max_samples:
         chosen = np.sort(rng.permutation(chosen)[:max_samples])
-    chosen = chosen.astype(np.int64)
+    return select(ds, chosen, seed=int(seed), n_per_class=None if n_per_class is None else int(n_per_class),
+                  max_samples=None if max_samples is None else int(max_samples))
+
+
+def select(ds: ZSDataset, indices: Sequence[int], **how: Any) -> ZSDataset:
+    """The samples ``indices`` of ``ds`` as a view whose ``identity`` records the selection (a hash of the
+    indices, their count, per-class counts, and ``how`` they were chosen), so caches keyed by identity
+    never confuse two selections."""
+    chosen = np.asarray(indices, dtype=np.int64)
+    targets = ds.targets
     counts = np.bincount(targets[chosen], minlength=len(ds.classes))
     selection: Dict[str, Any] = {
-        "seed": int(seed),
-        "n_per_class": None if n_per_class is None else int(n_per_class),
-        "max_samples": None if max_samples is None else int(max_samples),
+        **how,
         "count": int(len(chosen)),
         "of": int(len(ds)),
         "indices_sha256": hashlib.sha256(chosen.astype("<i8").tobytes()).hexdigest(),
@@ -315,3 +322,20 @@ def load_classnames_file(dataset: str) -> Dict[str, Any]:
 def load_classnames(dataset: str) -> List[str]:
     """The prompt class names of ``data/classnames/<dataset>.json``, in label order."""
     return list(load_classnames_file(dataset)["classnames"])
+
+
+def select_classes(ds: ZSDataset, classes: Sequence[str]) -> ZSDataset:
+    """Only the samples of ``classes`` (names, in the given order), relabelled ``0..len(classes)-1``:
+    the choice set of a zero-shot test on held-out classes."""
+    for c in classes:
+        check_choice(f"{ds.name} class", c, ds.classes)
+    old = [ds.classes.index(c) for c in classes]
+    rows = np.flatnonzero(np.isin(ds.targets, old))
+    view = select(ds, rows, classes=list(classes))
+    remap = {o: i for i, o in enumerate(old)}
+    view.classes = list(classes)
+    view._targets = np.array([remap[int(t)] for t in view.targets], dtype=np.int64)
+    for attr in ("unseen_classes", "seen_classes"):  # indices into the old class list: no longer valid
+        if attr in vars(view):
+            delattr(view, attr)
+    return view

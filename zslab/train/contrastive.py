@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass
-from typing import Dict, List, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 from tqdm.auto import tqdm
@@ -42,14 +42,20 @@ def images_to_tensor(images_uint8: torch.Tensor, mean: Sequence[float], std: Seq
 
 
 def train_contrastive(model: torch.nn.Module, images_uint8: torch.Tensor, caption_tokens: torch.Tensor,
-                      cfg: TrainConfig, mean: Sequence[float], std: Sequence[float], seed: int = 0,
-                      progress: bool = True, device: str = "cpu") -> Dict[str, List[float]]:
-    """Train ``model`` (an open_clip CLIP) on pre-rendered images and pre-tokenised captions.
+                      cfg: TrainConfig, mean: Sequence[float] = (0.5, 0.5, 0.5),
+                      std: Sequence[float] = (0.5, 0.5, 0.5), seed: int = 0, progress: bool = True,
+                      device: str = "cpu", prepare: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
+                      ) -> Dict[str, List[float]]:
+    """Train ``model`` on pre-rendered inputs and pre-tokenised captions with a contrastive loss.
 
-    ``caption_tokens`` is ``[N, K, L]``: K captions per image, one drawn at random per step, so the text
-    side sees varied wordings without re-tokenising. Deterministic for a seed on CPU.
-    Returns the loss history and throughput.
+    ``model(inputs, texts)`` must return a dict with ``image_features``, ``text_features`` and
+    ``logit_scale`` (open_clip's CLIP with ``output_dict``; zslab's locked-text models). ``caption_tokens``
+    is ``[N, K, ...]``: K captions per input (token ids, or row ids of a locked text table), one drawn at
+    random per step, so the text side sees varied wordings without re-tokenising. ``prepare`` turns a
+    batch of stored inputs into model inputs (default: uint8 images → normalised with ``mean``/``std``).
+    Deterministic for a seed on CPU. Returns the loss history and throughput.
     """
+    prepare = prepare or (lambda batch: images_to_tensor(batch, mean, std))
     if images_uint8.shape[0] != caption_tokens.shape[0]:
         raise ValueError(f"{images_uint8.shape[0]} images but {caption_tokens.shape[0]} caption rows")
     gen = torch.Generator().manual_seed(seed)
@@ -73,7 +79,7 @@ def train_contrastive(model: torch.nn.Module, images_uint8: torch.Tensor, captio
         idx = torch.randint(0, n, (cfg.batch_size,), generator=gen)
         cap = torch.randint(0, k, (cfg.batch_size,), generator=gen)
         idx, cap = idx.to(device), cap.to(device)
-        images = images_to_tensor(images_uint8[idx], mean, std)
+        images = prepare(images_uint8[idx])
         texts = caption_tokens[idx, cap]
         out = model(images, texts)
         extra = [out["logit_bias"]] if "logit_bias" in out else []

@@ -5,13 +5,14 @@ from typing import Callable
 
 import open_clip
 import torch
+from open_clip.loss import SigLipLoss  # not re-exported at open_clip's top level (3.3.0)
 
 from ..registry import Registry
 
 #: name -> factory returning an ``nn.Module`` called as ``loss(image_features, text_features, logit_scale, [logit_bias])``.
 LOSSES: Registry[Callable[[], torch.nn.Module]] = Registry("contrastive loss")
 LOSSES.add("infonce", lambda: open_clip.ClipLoss())
-LOSSES.add("sigmoid", lambda: open_clip.SigLipLoss())
+LOSSES.add("sigmoid", lambda: SigLipLoss())
 
 
 def build_loss(name: str) -> torch.nn.Module:

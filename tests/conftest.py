@@ -1,0 +1,39 @@
+"""Session-wide test environment: a private zslab cache and no network.
+
+``ZSLAB_CACHE`` points at one temporary folder for the whole session, so zslab's offline test model
+(``zsclip-micro``) is trained once per session and then loaded from there; ``ZSLAB_OFFLINE=1`` turns every
+download into an immediate error. Both are restored when the session ends. Tests that need a cache of
+their own still ``monkeypatch.setenv`` it; monkeypatch restores the session value afterwards.
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+_SESSION_ENV = ("ZSLAB_CACHE", "ZSLAB_OFFLINE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def zslab_session_env(tmp_path_factory):
+    saved = {k: os.environ.get(k) for k in _SESSION_ENV}
+    cache = tmp_path_factory.mktemp("zslab_cache")
+    os.environ["ZSLAB_CACHE"] = str(cache)
+    os.environ["ZSLAB_OFFLINE"] = "1"
+    try:
+        yield cache
+    finally:
+        # apply_offline_env() may have set the HF switches: put back whatever was there before.
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def zsclip_micro(zslab_session_env):
+    """zslab's smallest offline model, seed 0 (trained on first use, then read from the session cache)."""
+    from zslab.models import load_model
+
+    return load_model("zsclip-micro", seed=0, progress=False)

@@ -1,0 +1,180 @@
+"""load_model: zslab's offline models (open_clip local-dir layout), checkpoint files, the offline switch,
+and the errors for bad names, tags and paths."""
+from __future__ import annotations
+
+import copy
+import json
+import time
+
+import open_clip
+import pytest
+import torch
+
+import zslab.train.zoo as zoo
+from zslab.errors import InvalidChoiceError, MissingAssetError, OfflineError
+from zslab.models import list_models, load_model, save_random_checkpoint
+from zslab.train.zoo import offline_model_dir, read_manifest
+from zslab.world import load_world_spec, make_split
+
+#: The smallest plain open_clip architecture (no timm / HF text tower): ~43M parameters, ~173 MB in fp32.
+SMALL_ARCH = "ViT-S-32-alt"
+
+
+@pytest.fixture(scope="module")
+def micro_dir(zsclip_micro):
+    return offline_model_dir("zsclip-micro", seed=0, progress=False)
+
+
+# ------------------------------------------------------------------------------------------ offline zoo
+
+def test_micro_model_is_saved_in_open_clip_local_dir_layout(zsclip_micro, micro_dir):
+    assert zsclip_micro.source == "zslab-offline" and zsclip_micro.name == "zsclip-micro"
+    assert (micro_dir / "open_clip_config.json").is_file()
+    assert (micro_dir / "open_clip_model.safetensors").is_file()
+    assert micro_dir.parent.parent == zoo.cache_dir()         # under ZSLAB_CACHE, not in the checkout
+    config = json.loads((micro_dir / "open_clip_config.json").read_text())
+    assert config["model_cfg"] == zoo.offline_model_entry("zsclip-micro")["model_cfg"]
+    # no half-built temporary folders are left beside it
+    assert not [p for p in micro_dir.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_plain_open_clip_loads_the_folder_to_the_same_outputs(zsclip_micro, micro_dir):
+    model, _, preprocess = open_clip.create_model_and_transforms("local-dir:" + str(micro_dir))
+    model.eval()
+    tokenizer = open_clip.get_tokenizer("local-dir:" + str(micro_dir))
+    texts = ["a red circle", "a photo of a blue square", "this is a pink diamond"]
+    images = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        plain_img = model.encode_image(images, normalize=True)
+        plain_txt = model.encode_text(tokenizer(texts), normalize=True)
+    ours_img = zsclip_micro.encode_image(images)
+    ours_txt = zsclip_micro.encode_text(texts)
+    assert ours_img.shape == (3, 32) and ours_txt.shape == (3, 32)
+    assert torch.equal(plain_img, ours_img)
+    assert torch.equal(plain_txt, ours_txt)
+    assert not torch.allclose(ours_txt[0], ours_txt[1])     # a trained model, not a constant
+    assert repr(preprocess) == repr(zsclip_micro.preprocess)
+
+
+def test_fingerprint_is_stable_across_loads(zsclip_micro):
+    again = load_model("zsclip-micro", seed=0, progress=False)
+    assert again.model is not zsclip_micro.model
+    assert again.fingerprint == zsclip_micro.fingerprint
+    assert len(again.fingerprint) == 24
+    with torch.no_grad():
+        next(again.model.parameters()).add_(1e-3)
+    again._fingerprint = None
+    assert again.fingerprint != zsclip_micro.fingerprint    # any weight change shows
+
+
+def test_fingerprint_differs_between_seeds(monkeypatch):
+    # A cut-down copy of the micro entry (a few steps): the seed, not the amount of training, is under test.
+    real = zoo._zoo()
+    quick = copy.deepcopy(real)
+    quick["zsclip-micro"]["world"]["n_train"] = 256
+    quick["zsclip-micro"]["train"].update(steps=2, batch_size=32, warmup_steps=1)
+    monkeypatch.setattr(zoo, "_zoo", lambda: copy.deepcopy(quick))
+    s0 = load_model("zsclip-micro", seed=0, progress=False)
+    s1 = load_model("zsclip-micro", seed=1, progress=False)
+    s0_again = load_model("zsclip-micro", seed=0, progress=False)
+    assert s0.fingerprint != s1.fingerprint
+    assert s0.fingerprint == s0_again.fingerprint
+    assert offline_model_dir("zsclip-micro", seed=0) != offline_model_dir("zsclip-micro", seed=1)
+    assert read_manifest(offline_model_dir("zsclip-micro", seed=1))["seed"] == 1
+
+
+def test_manifest_lists_the_unseen_pairs(micro_dir):
+    manifest = read_manifest(micro_dir)
+    spec = load_world_spec()
+    entry = zoo.offline_model_entry("zsclip-micro")
+    split = make_split(spec, entry["world"]["split_kind"], entry["world"]["holdout_fraction"],
+                       entry["world"]["split_seed"])
+    assert manifest["unseen_pairs"] == [spec.pair_name(c, s) for c, s in split.unseen]
+    assert len(manifest["unseen_pairs"]) == 10
+    assert manifest["name"] == "zsclip-micro" and manifest["tag"] == "zsworld" and manifest["seed"] == 0
+    assert manifest["train"] == entry["train"] and manifest["n_parameters"] > 0
+
+
+def test_local_dir_name_loads_the_same_weights(zsclip_micro, micro_dir):
+    lm = load_model("local-dir:" + str(micro_dir))
+    assert lm.source == "local-dir"
+    assert lm.fingerprint == zsclip_micro.fingerprint
+
+
+# ------------------------------------------------------------------------------------------ checkpoint file
+
+def test_random_checkpoint_round_trips(tmp_path):
+    path = save_random_checkpoint(SMALL_ARCH, tmp_path / "ckpt" / "random.pt", seed=3)
+    assert path.is_file() and path.stat().st_size < 200e6
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    lm = load_model(SMALL_ARCH, pretrained=str(path))
+    assert lm.source == "checkpoint-file" and lm.pretrained == str(path)
+    loaded = lm.model.state_dict()
+    assert set(saved) == set(loaded)
+    assert all(torch.equal(saved[k], loaded[k]) for k in saved)
+    assert lm.encode_text(["a dog"]).shape == (1, open_clip.get_model_config(SMALL_ARCH)["embed_dim"])
+
+
+# ------------------------------------------------------------------------------------------ offline switch
+
+def test_offline_tag_download_is_refused_at_once():
+    t0 = time.perf_counter()
+    with pytest.raises(OfflineError) as err:
+        load_model("ViT-B-32", pretrained="laion2b_s34b_b79k")
+    assert time.perf_counter() - t0 < 1.0
+    msg = str(err.value)
+    assert "ViT-B-32" in msg and "laion2b_s34b_b79k" in msg
+    assert "pretrained='" in msg and "local-dir:" in msg     # how to supply it locally
+
+
+def test_offline_hf_hub_download_is_refused_at_once():
+    name = "hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K"
+    t0 = time.perf_counter()
+    with pytest.raises(OfflineError) as err:
+        load_model(name)
+    assert time.perf_counter() - t0 < 1.0
+    msg = str(err.value)
+    assert name in msg and "ZSLAB_OFFLINE=1" in msg and "local-dir:" in msg
+
+
+# ------------------------------------------------------------------------------------------ bad input
+
+def test_unknown_architecture_names_valid_choices():
+    with pytest.raises(InvalidChoiceError) as err:
+        load_model("ViT-Q-99")
+    msg = str(err.value)
+    assert "'ViT-Q-99'" in msg and "zsclip-micro" in msg and "zsclip-tiny" in msg
+    assert "ViT-B-32" in msg and "local-dir:" in msg and "hf-hub:" in msg
+
+
+def test_unknown_tag_lists_the_tags():
+    with pytest.raises(InvalidChoiceError) as err:
+        load_model("ViT-B-32", pretrained="laion9b_nope")
+    msg = str(err.value)
+    assert "'laion9b_nope'" in msg and "laion2b_s34b_b79k" in msg and "openai" in msg
+
+
+def test_missing_checkpoint_path(tmp_path):
+    missing = tmp_path / "nowhere" / "model.pt"
+    with pytest.raises(MissingAssetError) as err:
+        load_model("ViT-B-32", pretrained=str(missing))
+    assert str(missing) in str(err.value)
+    assert isinstance(err.value, FileNotFoundError)
+
+
+def test_local_dir_without_config(tmp_path):
+    with pytest.raises(MissingAssetError, match="open_clip_config.json"):
+        load_model("local-dir:" + str(tmp_path))
+
+
+def test_wrong_tag_for_offline_model_names_zsworld():
+    with pytest.raises(InvalidChoiceError) as err:
+        load_model("zsclip-micro", pretrained="nope")
+    assert "'nope'" in str(err.value) and "zsworld" in str(err.value)
+
+
+def test_list_models():
+    names = list_models()
+    assert "zsclip-tiny/zsworld" in names and "zsclip-micro/zsworld" in names
+    assert "ViT-B-32/laion2b_s34b_b79k" in names
+    assert names.index("zsclip-tiny/zsworld") < names.index("ViT-B-32/laion2b_s34b_b79k")

@@ -1,0 +1,155 @@
+"""The contrastive training loop: determinism, learning, both registered losses, the lr schedule."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import open_clip
+import pytest
+import torch
+
+from zslab.errors import InvalidChoiceError
+from zslab.train import LOSSES, TrainConfig, build_loss, train_contrastive
+from zslab.train.contrastive import _lr_at, images_to_tensor
+
+TINY = dict(embed_dim=16,
+            vision_cfg=dict(image_size=16, layers=1, width=32, head_width=16, patch_size=8),
+            text_cfg=dict(context_length=8, vocab_size=64, width=32, heads=2, layers=1))
+MEAN = STD = (0.5, 0.5, 0.5)
+#: SigLIP's initialisation: open_clip.CLIP takes the bias as ``init_logit_bias`` (and then outputs ``logit_bias``).
+SIGLIP_INIT = dict(init_logit_scale=math.log(10), init_logit_bias=-10.0)
+
+
+def tiny_clip(seed=0, **kwargs):
+    torch.manual_seed(seed)
+    return open_clip.CLIP(**TINY, **kwargs)
+
+
+def random_data(n=24, k=2, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (n, 16, 16, 3), generator=g, dtype=torch.uint8)
+    tokens = torch.randint(1, 60, (n, k, 8), generator=g)
+    tokens[..., -1] = 63          # the end-of-text token: the highest id, where the text tower pools
+    return images, tokens
+
+
+def learnable_data():
+    """Eight images of distinct solid colors, each with its own one-word caption."""
+    palette = torch.tensor([[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0], [255, 0, 255], [0, 255, 255],
+                            [255, 255, 255], [0, 0, 0]], dtype=torch.uint8)
+    n = len(palette)
+    images = palette[:, None, None, :].expand(n, 16, 16, 3).contiguous()
+    tokens = torch.zeros(n, 1, 8, dtype=torch.long)
+    tokens[:, 0, 0] = 1 + torch.arange(n)
+    tokens[:, 0, 1] = 63
+    return images, tokens
+
+
+def run(model, data, seed=0, **cfg):
+    cfg = TrainConfig(**{"steps": 4, "batch_size": 8, "lr": 3e-3, "warmup_steps": 2, **cfg})
+    return train_contrastive(model, *data, cfg, MEAN, STD, seed=seed, progress=False)
+
+
+def test_training_is_deterministic_for_a_seed():
+    data = random_data()
+    a = run(tiny_clip(), data, seed=0)
+    b = run(tiny_clip(), data, seed=0)
+    assert len(a["loss"]) == 4 and all(math.isfinite(x) for x in a["loss"])
+    assert a["loss"] == b["loss"]
+    c = run(tiny_clip(), data, seed=1)          # another batch order gives other losses
+    assert c["loss"] != a["loss"]
+    assert a["images_per_second"][0] > 0 and a["seconds"][0] > 0
+
+
+def test_training_changes_the_weights_and_restores_the_model_mode():
+    model = tiny_clip()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    run(model, random_data(), steps=2)
+    after = model.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    assert not model.training and model.output_dict is False
+    assert model.logit_scale.item() <= math.log(100) + 1e-6
+
+
+def test_infonce_loss_decreases_on_a_learnable_case():
+    images, tokens = learnable_data()
+    hist = run(tiny_clip(), (images, tokens), steps=30, warmup_steps=3)["loss"]
+    assert len(hist) == 30
+    early, late = np.mean(hist[2:7]), np.mean(hist[-5:])
+    assert late < early - 0.5
+    assert late < 0.5 * math.log(8)             # far better than chance over a batch of 8
+
+
+def test_sigmoid_loss_runs_and_decreases():
+    model = tiny_clip(**SIGLIP_INIT)
+    assert model.logit_bias is not None and model.logit_bias.item() == pytest.approx(-10.0)
+    images, tokens = learnable_data()
+    hist = run(model, (images, tokens), steps=15, warmup_steps=3, loss="sigmoid")["loss"]
+    assert all(math.isfinite(x) for x in hist)
+    assert np.mean(hist[-5:]) < 0.5 * hist[0]
+
+
+def test_both_losses_are_registered_and_callable():
+    assert LOSSES.names() == ["infonce", "sigmoid"]
+    g = torch.Generator().manual_seed(0)
+    img = torch.nn.functional.normalize(torch.randn(4, 8, generator=g), dim=-1)
+    txt = torch.nn.functional.normalize(torch.randn(4, 8, generator=g), dim=-1)
+    scale = torch.tensor(10.0)
+    clip_loss = build_loss("infonce")(img, txt, scale)
+    sig_loss = build_loss("sigmoid")(img, txt, scale, torch.tensor(-10.0))
+    assert clip_loss.ndim == 0 and math.isfinite(clip_loss.item())
+    assert sig_loss.ndim == 0 and math.isfinite(sig_loss.item())
+    # aligned features score better than shuffled ones under both losses
+    assert build_loss("infonce")(img, img, scale) < build_loss("infonce")(img, img.flip(0), scale)
+    assert (build_loss("sigmoid")(img, img, scale, torch.tensor(-5.0))
+            < build_loss("sigmoid")(img, img.flip(0), scale, torch.tensor(-5.0)))
+
+
+def test_unknown_loss_names_the_valid_ones():
+    with pytest.raises(InvalidChoiceError) as err:
+        build_loss("hinge")
+    assert "'hinge'" in str(err.value) and "'infonce'" in str(err.value) and "'sigmoid'" in str(err.value)
+    with pytest.raises(InvalidChoiceError, match="'infonce'"):
+        run(tiny_clip(), random_data(), loss="hinge")
+
+
+def test_mismatched_images_and_captions_raise():
+    images, tokens = random_data(n=8)
+    with pytest.raises(ValueError, match="8 images but 7 caption rows"):
+        run(tiny_clip(), (images, tokens[:7]))
+
+
+def test_lr_schedule_warms_up_then_decays():
+    cfg = TrainConfig(steps=100, lr=2.0, warmup_steps=10)
+    lrs = [_lr_at(s, cfg) for s in range(cfg.steps)]
+    warm, rest = lrs[:10], lrs[10:]
+    assert warm == pytest.approx([2.0 * (s + 1) / 10 for s in range(10)])
+    assert all(a < b for a, b in zip(warm, warm[1:]))
+    assert max(lrs) == pytest.approx(2.0) and rest[0] == pytest.approx(2.0)
+    assert all(a >= b for a, b in zip(rest, rest[1:])) and rest[0] > rest[-1]
+    assert rest[-1] < 0.01 * 2.0
+    assert _lr_at(10 + 45, cfg) == pytest.approx(1.0)     # cosine: half-way down at half-way
+
+
+def test_the_optimizer_uses_the_schedule(monkeypatch):
+    seen = []
+    original = torch.optim.AdamW.step
+
+    def spy(self, *args, **kwargs):
+        seen.append([g["lr"] for g in self.param_groups])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", spy)
+    cfg = dict(steps=6, warmup_steps=3, lr=1e-3)
+    run(tiny_clip(), random_data(), **cfg)
+    expected = [_lr_at(s, TrainConfig(**cfg)) for s in range(6)]
+    assert [lrs[0] for lrs in seen] == pytest.approx(expected)
+    assert all(len(set(lrs)) == 1 for lrs in seen)        # every parameter group follows it
+
+
+def test_images_to_tensor_matches_manual_normalisation():
+    images, _ = random_data(n=2)
+    x = images_to_tensor(images, (0.1, 0.2, 0.3), (0.5, 0.25, 2.0))
+    assert x.shape == (2, 3, 16, 16) and x.dtype == torch.float32
+    manual = (images[1, 4, 5, 2].item() / 255.0 - 0.3) / 2.0
+    assert x[1, 2, 4, 5].item() == pytest.approx(manual, abs=1e-6)

@@ -1,0 +1,124 @@
+"""Similarity-based zero-shot text classification (the setting evaluated by Schopf et al. 2022,
+"Evaluating Unsupervised Text Classification: Zero-shot and Similarity-based Approaches", arXiv 2211.16285).
+
+Documents and labels are embedded by the same encoder; each document gets the label whose
+representation is most similar (cosine). No training and no hyper-parameters. A label can be
+represented by its name, by a short description, or by both (:func:`label_prompts`; "name+description"
+is the mean of the two normalised embeddings, as a prompt ensemble in
+:func:`zslab.zeroshot.build_classifier`).
+
+Also here: :func:`macro_f1`, the unweighted mean of per-class F1 (the paper's headline metric family).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+
+from ..errors import check_choice
+
+LABEL_REPRESENTATIONS = ("name", "description", "name+description")
+
+
+def _np2d(x: Any, name: str) -> np.ndarray:
+    if hasattr(x, "detach") and hasattr(x, "cpu"):
+        x = x.detach().cpu().float().numpy()
+    a = np.asarray(x, dtype=np.float64)
+    if a.ndim != 2:
+        raise ValueError(f"{name} must be 2-D [N, D], got shape {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} contains non-finite values")
+    return a
+
+
+def _unit_rows(a: np.ndarray) -> np.ndarray:
+    n = np.linalg.norm(a, axis=1, keepdims=True)
+    return a / np.where(n > 0, n, 1.0)  # zero rows stay zero: cosine 0 with everything
+
+
+def similarity_scores(text_emb: Any, label_emb: Any) -> np.ndarray:
+    """Cosine similarities ``[N, C]`` between texts ``[N, D]`` and labels ``[C, D]`` (rows need not be unit)."""
+    t, l = _np2d(text_emb, "text_emb"), _np2d(label_emb, "label_emb")
+    if t.shape[1] != l.shape[1]:
+        raise ValueError(f"dimension mismatch: text_emb {t.shape} vs label_emb {l.shape}")
+    if l.shape[0] == 0:
+        raise ValueError("label_emb has no labels")
+    return _unit_rows(t) @ _unit_rows(l).T
+
+
+def similarity_zero_shot(text_emb: Any, label_emb: Any) -> np.ndarray:
+    """Predicted label index per text: the most cosine-similar label. Ties go to the lower label index."""
+    return np.argmax(similarity_scores(text_emb, label_emb), axis=1).astype(np.int64)
+
+
+def label_prompts(classes: Sequence[str], descriptions: Sequence[str], representation: str) -> Dict[str, List[str]]:
+    """Per-class texts that represent each label, for :func:`zslab.zeroshot.build_classifier`:
+    ``name`` → [name], ``description`` → [description], ``name+description`` → [name, description]
+    (their normalised embeddings are averaged)."""
+    check_choice("label representation", representation, LABEL_REPRESENTATIONS)
+    if len(classes) != len(descriptions):
+        raise ValueError(f"{len(classes)} classes but {len(descriptions)} descriptions")
+    if len(set(classes)) != len(classes):
+        raise ValueError(f"class names must be unique, got {list(classes)}")
+    if representation == "name":
+        return {c: [c] for c in classes}
+    if representation == "description":
+        return {c: [d] for c, d in zip(classes, descriptions)}
+    return {c: [c, d] for c, d in zip(classes, descriptions)}
+
+
+def label_embeddings(encode_text: Callable[[Sequence[str]], torch.Tensor], classes: Sequence[str],
+                     descriptions: Sequence[str], representation: str) -> torch.Tensor:
+    """``[C, D]`` unit label embeddings for ``representation`` (through ``build_classifier``)."""
+    from ..zeroshot import build_classifier
+
+    return build_classifier(encode_text, list(classes), label_prompts(classes, descriptions, representation))
+
+
+def _labels_1d(x: Any, name: str) -> np.ndarray:
+    if hasattr(x, "detach") and hasattr(x, "cpu"):
+        x = x.detach().cpu().numpy()
+    a = np.asarray(x)
+    if a.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {a.shape}")
+    if a.size and not np.issubdtype(a.dtype, np.integer):
+        if np.issubdtype(a.dtype, np.floating) and np.all(a == np.round(a)):
+            a = a.astype(np.int64)
+        else:
+            raise ValueError(f"{name} must be integer class indices, got dtype {a.dtype}")
+    return a.astype(np.int64)
+
+
+def per_class_f1(predictions: Any, labels: Any, n_classes: Optional[int] = None) -> np.ndarray:
+    """F1 = 2TP / (2TP + FP + FN) of each class ``0..C-1`` (``C`` = ``n_classes`` or 1 + the largest index
+    seen); NaN for a class that is neither a label nor a prediction (its F1 is undefined)."""
+    p, y = _labels_1d(predictions, "predictions"), _labels_1d(labels, "labels")
+    if p.shape != y.shape:
+        raise ValueError(f"shape mismatch: predictions {p.shape} vs labels {y.shape}")
+    if y.size == 0:
+        raise ValueError("no samples: macro-F1 is undefined")
+    if (p < 0).any() or (y < 0).any():
+        raise ValueError("class indices must be non-negative")
+    c = int(n_classes) if n_classes is not None else int(max(p.max(), y.max())) + 1
+    if p.max() >= c or y.max() >= c:
+        raise ValueError(f"class indices must be < n_classes={c}, got max {int(max(p.max(), y.max()))}")
+    tp = np.bincount(y[p == y], minlength=c).astype(np.float64)
+    pred_count = np.bincount(p, minlength=c).astype(np.float64)
+    true_count = np.bincount(y, minlength=c).astype(np.float64)
+    denom = pred_count + true_count  # = 2TP + FP + FN
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denom > 0, 2.0 * tp / denom, np.nan)
+
+
+def macro_f1(predictions: Any, labels: Any, n_classes: Optional[int] = None) -> float:
+    """Unweighted mean of per-class F1 over the classes that occur as a label or a prediction (as
+    scikit-learn's ``f1_score(average="macro")``); with ``n_classes``, over all ``0..n_classes-1``, and a
+    listed class that never occurs raises (its F1 is undefined)."""
+    f1 = per_class_f1(predictions, labels, n_classes)
+    if n_classes is not None:
+        missing = np.flatnonzero(np.isnan(f1))
+        if missing.size:
+            raise ValueError(f"classes {missing[:10].tolist()} occur neither as labels nor as predictions; "
+                             "their F1 is undefined")
+    return float(np.nanmean(f1))

@@ -1,0 +1,4 @@
+"""Real text-classification tasks that load offline (for text zero-shot notebooks)."""
+from .wordnet_glosses import SPLITS, TextTask, gloss_table, load_gloss_task, split_counts, split_of, task_spec
+
+__all__ = ["TextTask", "load_gloss_task", "gloss_table", "split_counts", "split_of", "task_spec", "SPLITS"]

@@ -1,0 +1,264 @@
+"""Locked-text models: an image tower trained against a frozen, pretrained text encoder.
+
+The text side is a sentence encoder (MiniLM) that has seen real language, so the trained model can be
+asked about class names and descriptions that never occur in its own training captions. Training uses
+the one contrastive loop (:func:`zslab.train.contrastive.train_contrastive`): captions become row ids of a
+table of pre-computed, frozen text embeddings, so the text side costs nothing per step.
+
+Image towers are plug-ins (:data:`IMAGE_TOWERS`); training-data builders too (:data:`TRAINING_DATA`).
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import yaml
+from safetensors.torch import load_file, save_file
+
+from ..config import cache_dir, data_file
+from ..errors import check_choice
+from ..registry import Registry
+from .contrastive import TrainConfig, images_to_tensor, train_contrastive
+
+LOCKED_FORMAT = 1
+#: The pretrained tag of every locked-text model (``load_model("lit-zsworld", "zslab")``).
+LOCKED_TAG = "zslab"
+WEIGHTS_FILE = "image_tower.safetensors"
+CONFIG_FILE = "zslab_locked_text_config.json"
+MANIFEST_FILE = "zslab_manifest.json"
+CAPTIONS_PER_INPUT = 4
+
+
+class LockedTextModel(nn.Module):
+    """``visual`` (trainable) maps inputs to the text space; ``backbone`` (frozen, optional) comes first at
+    inference. ``forward(inputs, text_ids)`` looks captions up in a frozen table of text embeddings."""
+
+    def __init__(self, visual: nn.Module, backbone: Optional[nn.Module] = None):
+        super().__init__()
+        self.visual = visual
+        self.backbone = backbone
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
+        self.text_table: Optional[torch.Tensor] = None
+        self.output_dict = True
+
+    def trainable_state(self) -> Dict[str, torch.Tensor]:
+        return {k: v for k, v in self.state_dict().items() if not k.startswith("backbone.")}
+
+    def encode_image(self, images: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+        x = self.backbone(images) if self.backbone is not None else images
+        out = self.visual(x)
+        return F.normalize(out, dim=-1) if normalize else out
+
+    def forward(self, inputs: torch.Tensor, text_ids: torch.Tensor) -> Dict[str, torch.Tensor]:
+        if self.text_table is None:
+            raise RuntimeError("set model.text_table (frozen caption embeddings) before training")
+        return {"image_features": F.normalize(self.visual(inputs), dim=-1),
+                "text_features": self.text_table.to(inputs.device)[text_ids],
+                "logit_scale": self.logit_scale.exp()}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Image towers: name -> builder(tower_cfg, text_dim) -> (visual, backbone or None, preprocess, prepare)
+# ``preprocess`` maps a PIL image to a model input (evaluation); ``prepare`` maps a stored training
+# batch to the input of ``visual``.
+# ---------------------------------------------------------------------------------------------------
+IMAGE_TOWERS: Registry[Callable[..., Tuple[nn.Module, Optional[nn.Module], Callable, Callable]]] = Registry("image tower")
+MEAN = STD = (0.5, 0.5, 0.5)
+
+
+@IMAGE_TOWERS.register("vit")
+def _vit_tower(cfg: Dict[str, Any], text_dim: int):
+    from open_clip.transform import image_transform
+    from open_clip.transformer import VisionTransformer
+
+    v = cfg["vision_cfg"]
+    visual = VisionTransformer(image_size=v["image_size"], patch_size=v["patch_size"], width=v["width"],
+                               layers=v["layers"], heads=v["width"] // v["head_width"], mlp_ratio=4.0,
+                               output_dim=text_dim)
+    preprocess = image_transform(v["image_size"], is_train=False, mean=MEAN, std=STD)
+    return visual, None, preprocess, lambda batch: images_to_tensor(batch, MEAN, STD)
+
+
+@IMAGE_TOWERS.register("efficientnet-head")
+def _efficientnet_head(cfg: Dict[str, Any], text_dim: int):
+    from ..assets.efficientnet import efficientnet_transform, load_efficientnet_lite0
+
+    backbone, _ = load_efficientnet_lite0()
+    for p in backbone.parameters():
+        p.requires_grad_(False)
+    features = _PooledFeatures(backbone)
+    hidden = int(cfg.get("hidden", 512))
+    visual = nn.Sequential(nn.Linear(1280, hidden), nn.GELU(), nn.Dropout(0.1), nn.Linear(hidden, text_dim))
+    return visual, features, efficientnet_transform(int(cfg["image_size"])), lambda batch: batch
+
+
+class _PooledFeatures(nn.Module):
+    """timm model → pooled pre-classifier features (what the head is trained on)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model.eval()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.model.forward_head(self.model.forward_features(x), pre_logits=True)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Training data: name -> builder(entry, seed) -> TrainingSet
+# ---------------------------------------------------------------------------------------------------
+@dataclass
+class TrainingSet:
+    inputs: torch.Tensor            # what ``prepare`` takes: uint8 images or frozen features
+    captions: List[List[str]]       # K captions per input
+    heldout_classes: List[str]      # class names that never occur in training (for the manifest)
+    info: Dict[str, Any]
+
+
+TRAINING_DATA: Registry[Callable[[Dict[str, Any], int], TrainingSet]] = Registry("locked-text training data")
+
+
+@TRAINING_DATA.register("zsworld")
+def _zsworld_data(entry: Dict[str, Any], seed: int) -> TrainingSet:
+    from ..world import load_world_spec
+    from .zoo import training_data
+
+    images, per_image, split = training_data({"world": entry["data"]}, seed)
+    spec = load_world_spec()
+    heldout = sorted({spec.shapes[s] for _, s in split.unseen} if split.kind == "shapes"
+                     else {spec.pair_name(c, s) for c, s in split.unseen})
+    return TrainingSet(torch.from_numpy(images), per_image, heldout, {"unseen": heldout})
+
+
+@TRAINING_DATA.register("labelled")
+def _labelled_data(entry: Dict[str, Any], seed: int) -> TrainingSet:
+    """Images of the seen classes of a labelled dataset, captioned by that class's templates and
+    descriptions; the held-out classes' images and words are left out entirely."""
+    from ..assets.efficientnet import efficientnet_features
+    from ..datasets import build_dataset, select, subsample
+    from ..semantics.attributes import load_descriptions
+
+    data = entry["data"]
+    ds = build_dataset(data["dataset"], split="train")
+    check_heldout = [check_choice(f"{data['dataset']} class", c, ds.classes) for c in data["heldout"]]
+    heldout_idx = {ds.classes.index(c) for c in check_heldout}
+    seen_rows = np.nonzero(~np.isin(ds.targets, list(heldout_idx)))[0]
+    seen = select(ds, seen_rows, heldout=sorted(check_heldout))
+    n_train = min(int(data["n_train"]), len(seen))
+    # A fixed image selection (seed 0) for every training seed: the frozen features are computed once
+    # and cached; the seed still sets the head's initialisation, the batches and the captions drawn.
+    seen = subsample(seen, max_samples=n_train, seed=0)
+    feats = efficientnet_features(seen, image_size=int(entry["image_tower"]["image_size"]))
+    descriptions = load_descriptions(data["dataset"])
+    prompts = {c: [t.replace("{c}", c) for t in ds.templates] + list(descriptions.get(c, []))
+               for i, c in enumerate(ds.classes) if i not in heldout_idx}
+    rng = np.random.default_rng([seed, 3])
+    captions = []
+    for label in seen.targets:
+        options = prompts[ds.classes[int(label)]]
+        captions.append([options[j] for j in rng.choice(len(options), CAPTIONS_PER_INPUT, replace=True)])
+    return TrainingSet(feats.float(), captions, list(check_heldout), {"dataset": data["dataset"],
+                                                                       "n_train": n_train})
+
+
+# ---------------------------------------------------------------------------------------------------
+# Zoo
+# ---------------------------------------------------------------------------------------------------
+def _zoo() -> Dict[str, Dict[str, Any]]:
+    return yaml.safe_load(data_file("models", "lit.yaml").read_text())
+
+
+def list_locked_text_models() -> List[str]:
+    return sorted(_zoo())
+
+
+def locked_text_entry(name: str) -> Dict[str, Any]:
+    zoo = _zoo()
+    check_choice("locked-text model", name, zoo)
+    return copy.deepcopy(zoo[name])
+
+
+def _key(name: str, entry: Dict[str, Any], seed: int) -> str:
+    from ..world import load_world_spec
+
+    blob = json.dumps({"name": name, "entry": entry, "seed": seed, "format": LOCKED_FORMAT,
+                       "world": load_world_spec().fingerprint()}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def build_locked_text_model(entry: Dict[str, Any]):
+    """Fresh model, evaluation preprocess and training ``prepare`` for a zoo entry."""
+    from ..text import load_text_encoder
+
+    encoder = load_text_encoder(entry["text_encoder"])
+    tower = entry["image_tower"]
+    visual, backbone, preprocess, prepare = IMAGE_TOWERS.get(tower["kind"])(tower, encoder.dim)
+    return LockedTextModel(visual, backbone), encoder, preprocess, prepare
+
+
+def locked_text_model_dir(name: str, seed: int = 0, progress: bool = True) -> Path:
+    """Folder of the trained locked-text model ``name``/``seed``; trains it (once per machine) if absent."""
+    entry = locked_text_entry(name)
+    final = cache_dir("models") / f"{name}-seed{seed}-{_key(name, entry, seed)}"
+    if (final / MANIFEST_FILE).is_file():
+        return final
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    try:
+        manifest = _train(tmp, name, entry, seed, progress)
+        (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+        if final.exists():
+            shutil.rmtree(final)
+        tmp.rename(final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def _train(folder: Path, name: str, entry: Dict[str, Any], seed: int, progress: bool) -> Dict[str, Any]:
+    from ..text import encode_cached
+
+    torch.manual_seed(seed)
+    model, encoder, _, prepare = build_locked_text_model(entry)
+    data = TRAINING_DATA.get(entry["data"]["kind"])(entry, seed)
+    unique = sorted({c for caps in data.captions for c in caps})
+    index = {c: i for i, c in enumerate(unique)}
+    ids = torch.tensor([[index[c] for c in caps] for caps in data.captions], dtype=torch.long)
+    model.text_table = encode_cached(encoder, unique).float()
+    cfg = TrainConfig(**entry["train"])
+    t0 = time.perf_counter()
+    history = train_contrastive(model, data.inputs, ids, cfg, seed=seed, progress=progress, prepare=prepare)
+    seconds = time.perf_counter() - t0
+    model.text_table = None
+    save_file({k: v.contiguous() for k, v in model.trainable_state().items()}, str(folder / WEIGHTS_FILE))
+    (folder / CONFIG_FILE).write_text(json.dumps({"name": name, "entry": entry}, indent=2))
+    return {"name": name, "seed": seed, "train": cfg.as_dict(), "data": entry["data"],
+            "text_encoder": entry["text_encoder"], "heldout_classes": data.heldout_classes,
+            "n_unique_captions": len(unique), "n_train_inputs": int(len(data.inputs)),
+            "n_trainable_parameters": sum(p.numel() for p in model.visual.parameters()) + 1,
+            "train_seconds": round(seconds, 2), "final_loss": history["loss"][-1],
+            "loss_every_10": history["loss"][::10], **data.info}
+
+
+def load_locked_text_model(folder: Path):
+    """(model, encoder, preprocess, manifest) from a trained folder."""
+    config = json.loads((Path(folder) / CONFIG_FILE).read_text())
+    model, encoder, preprocess, _ = build_locked_text_model(config["entry"])
+    missing, unexpected = model.load_state_dict(load_file(str(Path(folder) / WEIGHTS_FILE)), strict=False)
+    bad = [k for k in missing if not k.startswith("backbone.")] + list(unexpected)
+    if bad:
+        raise RuntimeError(f"{folder}: weights do not fit the model: {bad[:5]}")
+    model.eval()
+    return model, encoder, preprocess, json.loads((Path(folder) / MANIFEST_FILE).read_text())
