@@ -185,7 +185,7 @@ def test_failed_notebook_status_has_its_error(batch):
     assert status["status"] == "failed"
     err = status["error"]
     assert err["ename"] == "ValueError" and err["evalue"] == "toy failure on purpose"
-    assert "raise ValueError(fail_message)" in err["source_excerpt"]
+    assert "[fail_with](fail_message)" in err["source_excerpt"]
     assert "\x1b[" not in err["traceback"]
     assert (batch["out"] / "notebooks" / "toy_failing.ipynb").is_file()   # papermill's output, for debugging
 
@@ -238,7 +238,7 @@ def test_report_html(batch):
     assert "Statistics &lt;Are&gt; Positive &amp; Small" in text and "<Are>" not in text
     assert "reproduced" in text and "mean = 0.506 over 2 seeds x 8 points" in text  # verdict with evidence
     failing_section = text.split('id="nb-toy_failing"')[1]
-    assert "toy failure on purpose" in failing_section and "raise ValueError(fail_message)" in failing_section
+    assert "toy failure on purpose" in failing_section and "[fail_with](fail_message)" in failing_section
     assert "Our numbers" not in failing_section                                      # no half-run numbers
     assert "t1" in text and "offline" in text                                      # provenance
 
@@ -346,3 +346,17 @@ def test_mode_real_and_flat_overrides(tmp_path, fake_papermill, monkeypatch):
     assert by_nb["toy_claim"]["kwargs"]["cwd"] == str(NOTEBOOKS)
     assert all(r.status == "done" for r in results)
     assert read_status(tmp_path, "toy_claim")["mode"] == "real"
+
+
+def test_a_missing_asset_is_reported_as_such_with_how_to_install(tmp_path):
+    how = "the Debian package wordnet-base is missing: apt-get install -y wordnet-base (needs root)"
+    results = run_notebooks(["toy_failing"], tmp_path, {"toy_failing": {"fail_with": "MissingAssetError",
+                                                                        "fail_message": how}},
+                            progress=False, stream=io.StringIO(), **DIRS)
+    assert results[0].status == "missing asset" and not results[0].ok
+    assert read_status(tmp_path, "toy_failing")["status"] == "missing asset"
+    df = collect_results(tmp_path)
+    assert df["status"].tolist() == ["missing asset"]
+    _, html_path = write_report(tmp_path)
+    html = Path(html_path).read_text()
+    assert "missing asset" in html and "apt-get install -y wordnet-base" in html

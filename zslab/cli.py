@@ -203,14 +203,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     results = run_notebooks(ids, args.out, overrides, mode=args.mode, resume=args.resume, progress=args.progress,
                             notebooks_dir=args.notebooks_dir, papers_dir=args.papers_dir)
     csv_path, html_path = write_report(args.out)
-    counts = {s: sum(r.status == s for r in results) for s in ("done", "failed", "interrupted")}
+    counts = {s: sum(r.status == s for r in results) for s in ("done", "failed", "missing asset", "interrupted")}
     skipped = sum(r.skipped for r in results)
     print(f"{counts['done']} done ({skipped} from an earlier run), {counts['failed']} failed"
+          + (f", {counts['missing asset']} missing an asset (see the report for how to install it)"
+             if counts["missing asset"] else "")
           + (f", interrupted after {len(results)} of {len(ids)}" if counts["interrupted"] else ""))
     print(f"report: {html_path}\nresults: {csv_path}")
     if counts["interrupted"]:
         return EXIT_INTERRUPTED
-    return EXIT_FAILED if counts["failed"] else EXIT_OK
+    return EXIT_FAILED if counts["failed"] or counts["missing asset"] else EXIT_OK
 
 
 def _cmd_report(args: argparse.Namespace) -> int:

@@ -69,4 +69,4 @@ def null_input_weights(null_probs) -> np.ndarray:
 def prior_imbalance(probs) -> float:
     """KL divergence (nats) of the mean predicted distribution from uniform: 0 when unbiased on average."""
     m = _as_probs(probs).mean(0)
-    return float(np.sum(m * np.log(np.maximum(m, 1e-300) * len(m))))
+    return max(0.0, float(np.sum(m * np.log(np.maximum(m, 1e-300) * len(m)))))  # >= 0; clamp rounding

@@ -36,6 +36,10 @@ from .params import NotebookParameter, ParameterError, effective_parameters, not
 MODES = ("offline", "real")
 KERNEL = "python3"
 STATUS_RUNNING, STATUS_DONE, STATUS_FAILED, STATUS_INTERRUPTED = "running", "done", "failed", "interrupted"
+#: A notebook stopped by a missing local asset (a Debian package, a dataset folder, a checkpoint): the
+#: error message says how to install or supply it. Reported apart from failures, re-run like them.
+STATUS_MISSING_ASSET = "missing asset"
+MISSING_ASSET_ERRORS = ("MissingAssetError", "OfflineError")
 _REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 
 
@@ -44,7 +48,7 @@ class NotebookResult:
     """The outcome of one notebook in a batch."""
 
     notebook: str
-    status: str                                   # done | failed | interrupted
+    status: str                                   # done | failed | missing asset | interrupted
     duration_s: Optional[float] = None
     parameters: Dict[str, Any] = field(default_factory=dict)
     param_hash: str = ""
@@ -211,10 +215,11 @@ def run_notebooks(ids: Sequence[str], out_dir: str | os.PathLike,
         except Exception as exc:                                      # the batch goes on
             duration = round(time.monotonic() - t0, 1)
             error = describe_error(exc)
-            status.update(status=STATUS_FAILED, ended=_now(), duration_s=duration, error=error)
+            state = STATUS_MISSING_ASSET if error["ename"] in MISSING_ASSET_ERRORS else STATUS_FAILED
+            status.update(status=state, ended=_now(), duration_s=duration, error=error)
             atomic_write_json(paths["status"], status)
-            results.append(NotebookResult(status=STATUS_FAILED, duration_s=duration, error=error, **base))
-            stream.write(f"FAILED: {error['ename']}: {_one_line(error['evalue'])} (after {duration:.1f} s)\n")
+            results.append(NotebookResult(status=state, duration_s=duration, error=error, **base))
+            stream.write(f"{state.upper()}: {error['ename']}: {_one_line(error['evalue'])} (after {duration:.1f} s)\n")
         else:
             duration = round(time.monotonic() - t0, 1)
             if not paths["records"].is_file():                        # recorded nothing: say so explicitly

@@ -26,7 +26,7 @@ COLUMNS = ["notebook", "paper", "arxiv", "metric", "value", "ci_low", "ci_high",
 _COLOURS = {"reproduced": ("#1a7f37", "#dafbe1"), "not reproduced": ("#cf222e", "#ffebe9"),
             "inconclusive": ("#9a6700", "#fff8c5"), "done": ("#1a7f37", "#dafbe1"),
             "failed": ("#cf222e", "#ffebe9"), "interrupted": ("#9a6700", "#fff8c5"),
-            "running": ("#0969da", "#ddf4ff")}
+            "running": ("#0969da", "#ddf4ff"), "missing asset": ("#8250df", "#fbefff")}
 
 
 def _jdump(obj: Any) -> str:
@@ -174,10 +174,11 @@ def _section(e: Dict[str, Any]) -> str:
     elif not paper:
         parts.append("<p class='muted'>No paper metadata (data/papers/&lt;id&gt;.yaml) for this notebook.</p>")
 
-    if e["state"] in ("failed", "interrupted", "running"):
+    if e["state"] in ("failed", "missing asset", "interrupted", "running"):
         err = st.get("error") or {}
-        if e["state"] == "failed":
-            parts.append("<div class='failure'><h3>Failure</h3>"
+        if e["state"] in ("failed", "missing asset"):
+            title = "Missing asset (how to install it is in the message)" if e["state"] == "missing asset" else "Failure"
+            parts.append(f"<div class='failure'><h3>{title}</h3>"
                          f"<p><b>{_e(err.get('ename'))}</b>: {_e(err.get('evalue'))}</p>")
             if err.get("source_excerpt"):
                 parts.append(f"<p>failing cell{' ' + _e(err.get('cell_index')) if err.get('cell_index') is not None else ''}"
@@ -261,7 +262,8 @@ def render_html(out_dir: str | os.PathLike) -> str:
                 _badge(e["state"]), _verdict_summary(e) if e["state"] == "done" else "&mdash;",
                 _e(f"{_num(e['status'].get('duration_s'))} s" if e["status"].get("duration_s") is not None else "")]
                for e in entries]
-    counts = {s: sum(e["state"] == s for e in entries) for s in ("done", "failed", "interrupted", "running")}
+    counts = {s: sum(e["state"] == s for e in entries)
+              for s in ("done", "failed", "missing asset", "interrupted", "running")}
     generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
     body = [f"<h1>zslab run report</h1><p class='muted'>run folder <code>{_e(out.resolve())}</code> &middot; "
             f"generated {_e(generated)} &middot; " + ", ".join(f"{v} {k}" for k, v in counts.items() if v) + "</p>"]
