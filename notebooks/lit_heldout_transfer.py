@@ -34,8 +34,8 @@ import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
 import seaborn as sns
+import torch
 
-from zslab.datasets import select_classes
 from zslab.embeddings import image_features
 from zslab.evaluation import eval_dataset
 from zslab.methods.prompting import CLASS_NAME_ONLY
@@ -71,9 +71,12 @@ for model_name, dataset, held in zip(models, datasets, heldout):
             raise ValueError(f"{model_name} was trained with held-out classes {lm.manifest['heldout_classes']}, "
                              f"not {held}")
         full = eval_dataset(dataset, split="test", n_per_class=n_per_class, seed=seed)
-        unseen_ds = select_classes(full, held)
         feats_all, labels_all = image_features(lm, full)
-        feats_u, labels_u = image_features(lm, unseen_ds)
+        unseen_idx = [full.classes.index(c) for c in held]
+        seen_idx = [i for i in range(len(full.classes)) if i not in unseen_idx]
+        mask = np.isin(labels_all.numpy(), unseen_idx)  # the held-out classes' images, relabelled 0..2
+        feats_u = feats_all[mask]
+        labels_u = torch.as_tensor([unseen_idx.index(int(t)) for t in labels_all[mask]])
         for head, prompts in heads_for(dataset, full.classes, full.templates).items():
             w_u = build_classifier(lm.encode_text, held, prompts if not isinstance(prompts, dict)
                                    else {c: prompts[c] for c in held})
@@ -85,8 +88,6 @@ for model_name, dataset, held in zip(models, datasets, heldout):
                    model=model_name, chance=1 / len(held))
             w_all = build_classifier(lm.encode_text, full.classes, prompts)
             pred = logits(feats_all, w_all).argmax(1).numpy()
-            unseen_idx = [full.classes.index(c) for c in held]
-            seen_idx = [i for i in range(len(full.classes)) if i not in unseen_idx]
             g = gzsl_metrics(pred, labels_all.numpy(), seen_idx, unseen_idx)
             for k, v in g.items():
                 rows.append({"dataset": dataset, "seed": seed, "head": head, "metric": f"GZSL {k}", "value": v})

@@ -35,7 +35,7 @@ def reweight(probs, weights) -> np.ndarray:
     return p / p.sum(1, keepdims=True)
 
 
-def prior_matching_weights(probs, target_prior: Optional[np.ndarray] = None, n_iter: int = 500,
+def prior_matching_weights(probs, target_prior: Optional[np.ndarray] = None, n_iter: int = 2000,
                            tol: float = 1e-10) -> np.ndarray:
     """Class weights ``w`` (mean 1) with ``mean_x reweight(p, w)[x] == target_prior``.
 
