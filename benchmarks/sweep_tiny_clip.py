@@ -10,7 +10,6 @@ import argparse
 import copy
 import json
 import time
-from pathlib import Path
 
 import open_clip
 import torch

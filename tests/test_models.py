@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import zslab.train.zoo as zoo
+from zslab.config import cache_dir
 from zslab.errors import InvalidChoiceError, MissingAssetError, OfflineError
 from zslab.models import list_models, load_model, save_random_checkpoint
 from zslab.train.zoo import offline_model_dir, read_manifest
@@ -31,7 +32,7 @@ def test_micro_model_is_saved_in_open_clip_local_dir_layout(zsclip_micro, micro_
     assert zsclip_micro.source == "zslab-offline" and zsclip_micro.name == "zsclip-micro"
     assert (micro_dir / "open_clip_config.json").is_file()
     assert (micro_dir / "open_clip_model.safetensors").is_file()
-    assert micro_dir.parent.parent == zoo.cache_dir()         # under ZSLAB_CACHE, not in the checkout
+    assert micro_dir.parent.parent == cache_dir()             # under ZSLAB_CACHE, not in the checkout
     config = json.loads((micro_dir / "open_clip_config.json").read_text())
     assert config["model_cfg"] == zoo.offline_model_entry("zsclip-micro")["model_cfg"]
     # no half-built temporary folders are left beside it
@@ -69,11 +70,11 @@ def test_fingerprint_is_stable_across_loads(zsclip_micro):
 
 def test_fingerprint_differs_between_seeds(monkeypatch):
     # A cut-down copy of the micro entry (a few steps): the seed, not the amount of training, is under test.
-    real = zoo._zoo()
+    real = zoo.OFFLINE_ZOO.entries()
     quick = copy.deepcopy(real)
     quick["zsclip-micro"]["world"]["n_train"] = 256
     quick["zsclip-micro"]["train"].update(steps=2, batch_size=32, warmup_steps=1)
-    monkeypatch.setattr(zoo, "_zoo", lambda: copy.deepcopy(quick))
+    monkeypatch.setattr(zoo.OFFLINE_ZOO, "entries", lambda: copy.deepcopy(quick))
     s0 = load_model("zsclip-micro", seed=0, progress=False)
     s1 = load_model("zsclip-micro", seed=1, progress=False)
     s0_again = load_model("zsclip-micro", seed=0, progress=False)

@@ -283,7 +283,8 @@ def validate_templates(templates: Iterable[str], where: str = "templates") -> Li
     return out
 
 
-def _read_json(kind: str, dataset: str) -> Tuple[Path, Dict[str, Any]]:
+def read_data_json(kind: str, dataset: str) -> Tuple[Path, Dict[str, Any]]:
+    """``data/<kind>/<dataset>.json`` as a dict (with its path), or a :class:`DataFileError` saying why not."""
     path = data_file(kind, f"{dataset}.json")
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
@@ -296,7 +297,7 @@ def _read_json(kind: str, dataset: str) -> Tuple[Path, Dict[str, Any]]:
 
 def load_templates(dataset: str, set_name: Optional[str] = None) -> List[str]:
     """The prompt templates of ``data/templates/<dataset>.json``: set ``set_name``, else its ``default``."""
-    path, raw = _read_json("templates", dataset)
+    path, raw = read_data_json("templates", dataset)
     sets = raw.get("sets")
     if not isinstance(sets, dict) or not sets:
         raise DataFileError(f"{path}: needs a non-empty object 'sets' of template lists")
@@ -309,7 +310,7 @@ def load_templates(dataset: str, set_name: Optional[str] = None) -> List[str]:
 
 def load_classnames_file(dataset: str) -> Dict[str, Any]:
     """The whole of ``data/classnames/<dataset>.json`` (``classnames``, ``source``, and e.g. ``wnids``)."""
-    path, raw = _read_json("classnames", dataset)
+    path, raw = read_data_json("classnames", dataset)
     names = raw.get("classnames")
     if not isinstance(names, list) or not names or not all(isinstance(c, str) and c.strip() for c in names):
         raise DataFileError(f"{path}: 'classnames' must be a non-empty list of non-empty strings")

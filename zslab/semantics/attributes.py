@@ -19,15 +19,14 @@ Use :meth:`AttributeTable.select` to take the rows of a split's classes (e.g. zs
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..config import DATA_DIR, data_file
-from ..datasets.base import DataFileError
+from ..config import DATA_DIR
+from ..datasets.base import DataFileError, read_data_json
 
 __all__ = ["AttributeTable", "load_attributes", "load_descriptions", "expected_classes",
            "list_attribute_datasets", "list_description_datasets"]
@@ -126,17 +125,6 @@ def expected_classes(dataset: str) -> Optional[List[str]]:
     return None
 
 
-def _read(kind: str, dataset: str) -> Tuple[Path, Dict[str, Any]]:
-    path = data_file(kind, f"{dataset}.json")
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise DataFileError(f"{path}: not valid JSON ({e})") from e
-    if not isinstance(raw, dict):
-        raise DataFileError(f"{path}: expected a JSON object")
-    return path, raw
-
-
 def _check_order(path: Path, dataset: str, classes: List[str]) -> None:
     expected = expected_classes(dataset)
     if expected is None:
@@ -177,7 +165,7 @@ def load_attributes(dataset: str) -> AttributeTable:
     dataset's class names in label order; ``matrix`` of shape [classes, attributes] with finite values in
     [0, 1]. Raises :class:`~zslab.datasets.DataFileError` saying what is wrong.
     """
-    path, raw = _read("attributes", dataset)
+    path, raw = read_data_json("attributes", dataset)
     for key in ("about", "attributes", "classes", "matrix"):
         if key not in raw:
             raise DataFileError(f"{path}: missing key {key!r} (needs about, attributes, classes, matrix)")
@@ -228,7 +216,7 @@ def load_descriptions(dataset: str) -> Dict[str, List[str]]:
     Every class of the dataset must have at least one non-empty description, and no other class may
     appear; raises :class:`~zslab.datasets.DataFileError` otherwise.
     """
-    path, raw = _read("descriptions", dataset)
+    path, raw = read_data_json("descriptions", dataset)
     desc = raw.get("descriptions")
     if not isinstance(desc, dict) or not desc:
         raise DataFileError(f"{path}: needs a non-empty object 'descriptions' {{class: [str, ...]}}")

@@ -9,35 +9,29 @@ Image towers are plug-ins (:data:`IMAGE_TOWERS`); training-data builders too (:d
 """
 from __future__ import annotations
 
-import copy
-import hashlib
 import json
 import math
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import yaml
 from safetensors.torch import load_file, save_file
 
-from ..config import cache_dir, data_file
 from ..errors import check_choice
 from ..registry import Registry
 from .contrastive import TrainConfig, images_to_tensor, train_contrastive
+from .model_zoo import ModelZoo, read_manifest
 
 LOCKED_FORMAT = 1
 #: The pretrained tag of every locked-text model (``load_model("lit-zsworld", "zslab")``).
 LOCKED_TAG = "zslab"
 WEIGHTS_FILE = "image_tower.safetensors"
 CONFIG_FILE = "zslab_locked_text_config.json"
-MANIFEST_FILE = "zslab_manifest.json"
 CAPTIONS_PER_INPUT = 4
 
 
@@ -176,26 +170,15 @@ def _labelled_data(entry: Dict[str, Any], seed: int) -> TrainingSet:
 # ---------------------------------------------------------------------------------------------------
 # Zoo
 # ---------------------------------------------------------------------------------------------------
-def _zoo() -> Dict[str, Dict[str, Any]]:
-    return yaml.safe_load(data_file("models", "lit.yaml").read_text())
+LOCKED_ZOO = ModelZoo("locked-text model", "lit.yaml", LOCKED_FORMAT)
 
 
 def list_locked_text_models() -> List[str]:
-    return sorted(_zoo())
+    return LOCKED_ZOO.names()
 
 
 def locked_text_entry(name: str) -> Dict[str, Any]:
-    zoo = _zoo()
-    check_choice("locked-text model", name, zoo)
-    return copy.deepcopy(zoo[name])
-
-
-def _key(name: str, entry: Dict[str, Any], seed: int) -> str:
-    from ..world import load_world_spec
-
-    blob = json.dumps({"name": name, "entry": entry, "seed": seed, "format": LOCKED_FORMAT,
-                       "world": load_world_spec().fingerprint()}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return LOCKED_ZOO.entry(name)
 
 
 def build_locked_text_model(entry: Dict[str, Any]):
@@ -211,20 +194,7 @@ def build_locked_text_model(entry: Dict[str, Any]):
 def locked_text_model_dir(name: str, seed: int = 0, progress: bool = True) -> Path:
     """Folder of the trained locked-text model ``name``/``seed``; trains it (once per machine) if absent."""
     entry = locked_text_entry(name)
-    final = cache_dir("models") / f"{name}-seed{seed}-{_key(name, entry, seed)}"
-    if (final / MANIFEST_FILE).is_file():
-        return final
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
-    try:
-        manifest = _train(tmp, name, entry, seed, progress)
-        (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True))
-        if final.exists():
-            shutil.rmtree(final)
-        tmp.rename(final)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return final
+    return LOCKED_ZOO.build_once(name, entry, seed, lambda folder: _train(folder, name, entry, seed, progress))
 
 
 def _train(folder: Path, name: str, entry: Dict[str, Any], seed: int, progress: bool) -> Dict[str, Any]:
@@ -261,4 +231,4 @@ def load_locked_text_model(folder: Path):
     if bad:
         raise RuntimeError(f"{folder}: weights do not fit the model: {bad[:5]}")
     model.eval()
-    return model, encoder, preprocess, json.loads((Path(folder) / MANIFEST_FILE).read_text())
+    return model, encoder, preprocess, read_manifest(folder)

@@ -3,10 +3,7 @@ open_clip's ``local-dir:`` layout so that open_clip and CLIP_benchmark load them
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -14,13 +11,11 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 import open_clip
 import torch
-import yaml
 from safetensors.torch import save_file
 
-from ..config import cache_dir, data_file
-from ..errors import check_choice
 from ..world import captions, load_world_spec, make_split, render, sample_scenes
 from .contrastive import TrainConfig, train_contrastive
+from .model_zoo import MANIFEST_FILE, ModelZoo, read_manifest  # noqa: F401  (re-exported)
 
 #: Bump when training code changes what a config produces: old cached models are then not reused.
 ZOO_FORMAT = 1
@@ -30,55 +25,25 @@ MEAN = (0.5, 0.5, 0.5)
 STD = (0.5, 0.5, 0.5)
 WEIGHTS_FILE = "open_clip_model.safetensors"
 CONFIG_FILE = "open_clip_config.json"
-MANIFEST_FILE = "zslab_manifest.json"
 
 
-def _zoo() -> Dict[str, Dict[str, Any]]:
-    return yaml.safe_load(data_file("models", "zsclip.yaml").read_text())
+OFFLINE_ZOO = ModelZoo("offline model", "zsclip.yaml", ZOO_FORMAT)
 
 
 def list_offline_models() -> List[str]:
-    return sorted(_zoo())
+    return OFFLINE_ZOO.names()
 
 
 def offline_model_entry(name: str) -> Dict[str, Any]:
-    zoo = _zoo()
-    check_choice("offline model", name, zoo)
-    return copy.deepcopy(zoo[name])
-
-
-def _cache_key(name: str, entry: Dict[str, Any], seed: int) -> str:
-    spec = load_world_spec()
-    blob = json.dumps({"name": name, "entry": entry, "seed": seed, "world": spec.fingerprint(),
-                       "format": ZOO_FORMAT}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return OFFLINE_ZOO.entry(name)
 
 
 def offline_model_dir(name: str, seed: int = 0, train_overrides: Optional[Dict[str, Any]] = None,
                       progress: bool = True) -> Path:
-    """The ``local-dir`` folder of offline model ``name`` trained with ``seed``; trains it if absent.
-
-    The folder is built in a temporary sibling and renamed into place only when complete, so an
-    interrupted training never leaves a folder that looks finished.
-    """
+    """The ``local-dir`` folder of offline model ``name`` trained with ``seed``; trains it if absent."""
     entry = offline_model_entry(name)
     entry["train"].update(train_overrides or {})
-    key = _cache_key(name, entry, seed)
-    final = cache_dir("models") / f"{name}-seed{seed}-{key}"
-    if (final / MANIFEST_FILE).is_file():
-        return final
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
-    try:
-        manifest = _train_into(tmp, name, entry, seed, progress)
-        manifest["cache_key"] = key
-        (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True))
-        if final.exists():  # a partial folder from an older crash: replace it
-            shutil.rmtree(final)
-        tmp.rename(final)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return final
+    return OFFLINE_ZOO.build_once(name, entry, seed, lambda folder: _train_into(folder, name, entry, seed, progress))
 
 
 def training_data(entry: Dict[str, Any], seed: int):
@@ -129,5 +94,3 @@ def _train_into(folder: Path, name: str, entry: Dict[str, Any], seed: int, progr
     }
 
 
-def read_manifest(folder: Path) -> Dict[str, Any]:
-    return json.loads((Path(folder) / MANIFEST_FILE).read_text())
