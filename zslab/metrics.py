@@ -18,6 +18,8 @@ from typing import Any, Callable, Dict, Iterable, Optional, Sequence, Tuple, Uni
 
 import numpy as np
 
+from .arrays import to_numpy
+
 __all__ = [
     "topk_accuracy",
     "accuracy",
@@ -42,18 +44,8 @@ ArrayLike = Any  # numpy array, torch tensor, or anything np.asarray accepts
 # private helpers
 # --------------------------------------------------------------------------------------------------
 
-def _np(x: ArrayLike) -> np.ndarray:
-    """Convert a torch tensor (any device, with or without grad) or array-like to a numpy array."""
-    if hasattr(x, "detach") and hasattr(x, "cpu"):  # torch.Tensor, without importing torch
-        x = x.detach().cpu()
-        if str(getattr(x, "dtype", "")) in ("torch.bfloat16", "torch.float16"):
-            x = x.float()  # numpy has no bfloat16
-        return x.numpy()
-    return np.asarray(x)
-
-
 def _scores_2d(scores: ArrayLike, name: str = "scores") -> np.ndarray:
-    s = _np(scores)
+    s = to_numpy(scores)
     if s.ndim != 2:
         raise ValueError(f"{name} must be 2-D [N, C], got shape {s.shape}")
     if not np.issubdtype(s.dtype, np.number) or np.issubdtype(s.dtype, np.complexfloating):
@@ -65,7 +57,7 @@ def _scores_2d(scores: ArrayLike, name: str = "scores") -> np.ndarray:
 
 
 def _scores_1d(scores: ArrayLike, name: str) -> np.ndarray:
-    s = _np(scores)
+    s = to_numpy(scores)
     if s.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got shape {s.shape}")
     if s.size == 0:
@@ -80,7 +72,7 @@ def _scores_1d(scores: ArrayLike, name: str) -> np.ndarray:
 
 def _int_array(x: ArrayLike, name: str, ndim: int = 1) -> np.ndarray:
     """Integer class indices; integral floats are accepted (labels often arrive as float tensors)."""
-    a = _np(x)
+    a = to_numpy(x)
     if a.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D, got shape {a.shape}")
     if a.dtype == np.bool_:
@@ -254,7 +246,7 @@ def calibrated_stacking(scores: ArrayLike, unseen_mask: ArrayLike, gamma: float)
         raise ValueError(f"gamma must be a finite number, got {gamma!r}") from None
     if not math.isfinite(g):
         raise ValueError(f"gamma must be a finite number, got {gamma!r}")
-    m = _np(unseen_mask)
+    m = to_numpy(unseen_mask)
     if m.dtype != np.bool_:
         raise ValueError(f"unseen_mask must be a boolean [C] mask, got dtype {m.dtype}; to build one from "
                          f"class indices use `mask = np.zeros(C, bool); mask[unseen_classes] = True`")
@@ -350,7 +342,7 @@ def recall_at_k(similarity: ArrayLike, positives: Union[ArrayLike, Sequence[Iter
             raise ValueError(f"shape mismatch: similarity {sim.shape} has {q} queries but positives has "
                              f"{len(positives)} entries")
         for i, pos in enumerate(positives):
-            pos = _np(pos) if hasattr(pos, "detach") else pos
+            pos = to_numpy(pos) if hasattr(pos, "detach") else pos
             idx = _int_array([pos] if _is_index(pos) else list(pos), f"positives[{i}]")
             if idx.size == 0:
                 raise ValueError(f"positives[{i}] is empty: query {i} has no positive, so its recall is undefined")
@@ -402,7 +394,7 @@ def bootstrap_ci(statistic: Callable[..., float], *arrays: ArrayLike, n_resample
     n_resamples = _check_resamples(n_resamples)
     if not arrays:
         raise ValueError("bootstrap_ci needs at least one array to resample")
-    data = [_np(a) for a in arrays]
+    data = [to_numpy(a) for a in arrays]
     for i, a in enumerate(data):
         if a.ndim == 0:
             raise ValueError(f"array {i} is a scalar (shape ()); bootstrap resamples rows of arrays")

@@ -16,20 +16,10 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
+from ..arrays import finite_2d
 from ..errors import check_choice
 
 LABEL_REPRESENTATIONS = ("name", "description", "name+description")
-
-
-def _np2d(x: Any, name: str) -> np.ndarray:
-    if hasattr(x, "detach") and hasattr(x, "cpu"):
-        x = x.detach().cpu().float().numpy()
-    a = np.asarray(x, dtype=np.float64)
-    if a.ndim != 2:
-        raise ValueError(f"{name} must be 2-D [N, D], got shape {a.shape}")
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} contains non-finite values")
-    return a
 
 
 def _unit_rows(a: np.ndarray) -> np.ndarray:
@@ -39,7 +29,7 @@ def _unit_rows(a: np.ndarray) -> np.ndarray:
 
 def similarity_scores(text_emb: Any, label_emb: Any) -> np.ndarray:
     """Cosine similarities ``[N, C]`` between texts ``[N, D]`` and labels ``[C, D]`` (rows need not be unit)."""
-    t, l = _np2d(text_emb, "text_emb"), _np2d(label_emb, "label_emb")
+    t, l = finite_2d(text_emb, "text_emb"), finite_2d(label_emb, "label_emb")
     if t.shape[1] != l.shape[1]:
         raise ValueError(f"dimension mismatch: text_emb {t.shape} vs label_emb {l.shape}")
     if l.shape[0] == 0:

@@ -10,6 +10,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from ..arrays import finite_2d
 from ..errors import check_choice
 
 METRICS = ("euclidean", "cosine")
@@ -22,15 +23,9 @@ def _finish(d: np.ndarray) -> np.ndarray:
 
 
 def _as_matrix(x: Any, name: str) -> np.ndarray:
-    if hasattr(x, "detach") and hasattr(x, "cpu"):
-        x = x.detach().cpu().float().numpy()
-    m = np.asarray(x, dtype=np.float64)
-    if m.ndim != 2:
-        raise ValueError(f"{name} must be 2-D [C, D] (one row per class), got shape {m.shape}")
+    m = finite_2d(x, name, "[C, D] (one row per class)")
     if m.shape[0] == 0:
         raise ValueError(f"{name} has no rows")
-    if not np.all(np.isfinite(m)):
-        raise ValueError(f"{name} contains non-finite values")
     return m
 
 
