@@ -16,18 +16,18 @@
 # All three heads are scored on the same images, so the differences between them are paired.
 
 # %% parameters
-mode = "offline"  # one of: offline, real
-model = "zsclip-tiny"  # zslab offline model, open_clip architecture, local-dir:PATH or hf-hub:ID
-pretrained = "zsworld"  # pretrained tag (zsworld for offline models; e.g. laion2b_s34b_b79k) or a checkpoint file
-dataset = "zsworld"  # a name from `zslab list datasets`
-data_root = ""  # folder of a stored dataset; empty means its default place
-split = "unseen"  # zsworld: unseen compositions; stored datasets: test (imagenet: val)
-seeds = [0, 1, 2]  # offline: one trained model per seed; real: seeds of the evaluation subsample
-n_per_class = 100  # evaluation images per class (0 keeps every image)
-single_template = "a photo of a {c}"  # the one-template head
-ensemble_template_set = "ensemble"  # template set of the dataset for the ensemble head (imagenet: openai)
-n_bootstrap = 1000  # bootstrap resamples for per-seed intervals
-batch_size = 256  # images per encoding batch
+mode: str = "offline"  # one of: offline, real
+model: str = "zsclip-tiny"  # zslab offline model, open_clip architecture, local-dir:PATH or hf-hub:ID
+pretrained: str = "zsworld"  # pretrained tag (zsworld for offline models; e.g. laion2b_s34b_b79k) or a checkpoint file
+dataset: str = "zsworld"  # a name from `zslab list datasets`
+data_root: str = ""  # folder of a stored dataset; empty means its default place
+split: str = "unseen"  # zsworld: unseen compositions; stored datasets: test (imagenet: val)
+seeds: list = [0, 1, 2]  # offline: one trained model per seed; real: seeds of the evaluation subsample
+n_per_class: int = 100  # evaluation images per class (0 keeps every image)
+single_template: str = "a photo of a {c}"  # the one-template head
+ensemble_template_set: str = "ensemble"  # template set of the dataset for the ensemble head (imagenet: openai)
+n_bootstrap: int = 1000  # bootstrap resamples for per-seed intervals
+batch_size: int = 256  # images per encoding batch
 
 # %%
 import numpy as np

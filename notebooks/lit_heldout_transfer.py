@@ -20,14 +20,14 @@
 # clothes: "zero-shot" means no labels of the held-out classes in *our* training.
 
 # %% parameters
-mode = "offline"  # one of: offline, real
-models = ["lit-animal-mnist", "lit-fashion-mnist"]  # one model per dataset below (locked-text models, or open_clip names in real mode)
-pretrained = "zslab"  # pretrained tag of the models (zslab for locked-text models)
-datasets = ["animal_mnist", "fashion_mnist"]  # evaluation datasets, paired with models
-heldout = [["cow", "giraffe", "zebra"], ["trouser", "bag", "ankle boot"]]  # held-out classes per dataset (must match the models' training)
-seeds = [0, 1, 2]  # one trained model per seed; also the seed of the evaluation subsample
-n_per_class = 200  # test images per class (0 keeps all)
-n_bootstrap = 1000  # bootstrap resamples for per-seed intervals
+mode: str = "offline"  # one of: offline, real
+models: list = ["lit-animal-mnist", "lit-fashion-mnist"]  # one model per dataset below (locked-text models, or open_clip names in real mode)
+pretrained: str = "zslab"  # pretrained tag of the models (zslab for locked-text models)
+datasets: list = ["animal_mnist", "fashion_mnist"]  # evaluation datasets, paired with models
+heldout: list = [["cow", "giraffe", "zebra"], ["trouser", "bag", "ankle boot"]]  # held-out classes per dataset (must match the models' training)
+seeds: list = [0, 1, 2]  # one trained model per seed; also the seed of the evaluation subsample
+n_per_class: int = 200  # test images per class (0 keeps all)
+n_bootstrap: int = 1000  # bootstrap resamples for per-seed intervals
 
 # %%
 import numpy as np

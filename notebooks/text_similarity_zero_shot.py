@@ -29,16 +29,16 @@
 # -p sentence_encoder st:sentence-transformers/all-mpnet-base-v2`); `st:/path/to/folder` works offline.
 
 # %% parameters
-mode = "offline"  # one of: offline, real
-task = "wordnet_glosses"  # text classification task; one of: wordnet_glosses
-split = "test"  # fixed split of the task; one of: validation, test
-encoders = ["minilm", "glove-mean", "wordllama"]  # text encoders: minilm, glove-mean, wordllama (zslab.text) or st:FOLDER_OR_HUB_ID
-sentence_encoder = "minilm"  # the SBERT-style encoder whose advantage over the other encoders is checked
-representations = ["name", "description", "name+description"]  # label representations; one of: name, description, name+description
-seeds = [0, 1, 2]  # seeds of the per-class sample (at least 3 for an interval)
-n_per_class = 200  # test texts per class drawn for each seed
-n_bootstrap = 1000  # bootstrap resamples for per-seed intervals
-batch_size = 64  # texts per encoding batch
+mode: str = "offline"  # one of: offline, real
+task: str = "wordnet_glosses"  # text classification task; one of: wordnet_glosses
+split: str = "test"  # fixed split of the task; one of: validation, test
+encoders: list = ["minilm", "glove-mean", "wordllama"]  # text encoders: minilm, glove-mean, wordllama (zslab.text) or st:FOLDER_OR_HUB_ID
+sentence_encoder: str = "minilm"  # the SBERT-style encoder whose advantage over the other encoders is checked
+representations: list = ["name", "description", "name+description"]  # label representations; one of: name, description, name+description
+seeds: list = [0, 1, 2]  # seeds of the per-class sample (at least 3 for an interval)
+n_per_class: int = 200  # test texts per class drawn for each seed
+n_bootstrap: int = 1000  # bootstrap resamples for per-seed intervals
+batch_size: int = 64  # texts per encoding batch
 
 # %%
 import time

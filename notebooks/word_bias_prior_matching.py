@@ -20,14 +20,14 @@
 # probability scale is CLIP's 100 for every model.
 
 # %% parameters
-mode = "offline"  # one of: offline, real
-settings = ["text|minilm|wordnet_glosses|test", "image|zsclip-tiny|zsworld|unseen", "image|lit-animal-mnist|animal_mnist|test"]  # kind|model|dataset|split
-pretrained = ""  # pretrained tag for image models (empty: the model's own default)
-seeds = [0, 1, 2]  # model seed (offline image models), test sample and random template assignment
-n_per_class = 100  # test inputs per class
-scale = 100.0  # logit scale turning cosine similarities into probabilities (CLIP's value)
-null_texts = ["N/A", "none", "something."]  # content-free texts for the zero-resource variant
-n_bootstrap = 1000  # bootstrap resamples for per-seed intervals
+mode: str = "offline"  # one of: offline, real
+settings: list = ["text|minilm|wordnet_glosses|test", "image|zsclip-tiny|zsworld|unseen", "image|lit-animal-mnist|animal_mnist|test"]  # kind|model|dataset|split
+pretrained: str = ""  # pretrained tag for image models (empty: the model's own default)
+seeds: list = [0, 1, 2]  # model seed (offline image models), test sample and random template assignment
+n_per_class: int = 100  # test inputs per class
+scale: float = 100.0  # logit scale turning cosine similarities into probabilities (CLIP's value)
+null_texts: list = ["N/A", "none", "something."]  # content-free texts for the zero-resource variant
+n_bootstrap: int = 1000  # bootstrap resamples for per-seed intervals
 
 # %%
 import numpy as np
