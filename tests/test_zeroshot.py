@@ -9,7 +9,8 @@ import torch
 
 from zslab.errors import InvalidChoiceError
 from zslab.methods.prompting import CLASS_NAME_ONLY, evaluate_heads, prompt_heads
-from zslab.zeroshot import build_classifier, fill_templates, logits, template_embeddings, template_set
+from zslab.datasets import load_templates
+from zslab.zeroshot import build_classifier, fill_templates, logits, template_embeddings
 
 VECTORS = {
     "a cat": [3.0, 4.0, 0.0],        # norm 5  -> (0.6, 0.8, 0)
@@ -133,10 +134,10 @@ def test_logits_shape_and_scale():
 
 
 def test_template_set_lookup():
-    sets = {"single": ["a photo of a {c}"], "ensemble": ["a {c}", "the {c}"]}
-    assert template_set(sets, "ensemble") == ["a {c}", "the {c}"]
+    """Template sets are looked up by name in data/templates (zeroshot.template_set was its dead twin)."""
+    assert load_templates("zsworld", "single") == ["a photo of a {c}"]
     with pytest.raises(InvalidChoiceError, match="'ensemble'.*'single'"):
-        template_set(sets, "triple")
+        load_templates("zsworld", "triple")
 
 
 def test_evaluate_heads_on_a_case_with_known_answers():

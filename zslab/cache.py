@@ -30,7 +30,9 @@ def cache_key(description: Mapping[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _checksum(tensors: Mapping[str, torch.Tensor]) -> str:
+def tensor_digest(tensors: Mapping[str, torch.Tensor]) -> str:
+    """SHA-256 over named tensors (names, shapes, dtypes, bytes), independent of device and memory layout:
+    the checksum of cache entries and the content fingerprint of model weights."""
     h = hashlib.sha256()
     for name in sorted(tensors):
         t = tensors[name].detach().cpu().contiguous()
@@ -60,7 +62,7 @@ class TensorCache:
         try:
             entry = torch.load(path, map_location="cpu", weights_only=True)
             tensors = entry["tensors"]
-            if entry.get("checksum") != _checksum(tensors):
+            if entry.get("checksum") != tensor_digest(tensors):
                 raise ValueError("checksum mismatch")
         except Exception as exc:  # unreadable, truncated, tampered: all mean "rebuild"
             warnings.warn(f"embedding cache entry {path.name} is corrupt ({type(exc).__name__}: {exc}); "
@@ -72,7 +74,7 @@ class TensorCache:
     def save(self, description: Mapping[str, Any], tensors: Mapping[str, torch.Tensor]) -> Path:
         tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
         entry = {"description": json.dumps(description, sort_keys=True, default=str), "tensors": tensors,
-                 "checksum": _checksum(tensors)}
+                 "checksum": tensor_digest(tensors)}
         return atomic_write(self.path(description), lambda p: torch.save(entry, p))
 
     def get_or_compute(self, description: Mapping[str, Any],

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import inspect
-from typing import Optional, Tuple
+from typing import Optional
 
 import numpy as np
 import torch
@@ -38,11 +38,3 @@ def correct_vector(image_features: torch.Tensor, labels: torch.Tensor, classifie
 
 def chance_level(ds: ZSDataset) -> float:
     return 1.0 / len(ds.classes)
-
-
-def paired_difference(a: np.ndarray, b: np.ndarray) -> Tuple[float, np.ndarray]:
-    """Mean of ``a - b`` over the same images, and the per-image differences (for a bootstrap)."""
-    if a.shape != b.shape:
-        raise ValueError(f"paired vectors differ in shape: {a.shape} vs {b.shape}")
-    d = a - b
-    return float(d.mean()), d

@@ -13,7 +13,6 @@ Checkpoints always load with ``weights_only=True``.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import open_clip
 import torch
 
+from .cache import tensor_digest
 from .config import apply_offline_env, require_online
 from .errors import InvalidChoiceError, MissingAssetError
 from .train.locked_text import LOCKED_TAG, list_locked_text_models, load_locked_text_model, locked_text_model_dir
@@ -48,12 +48,7 @@ class LoadedModel:
     def fingerprint(self) -> str:
         """SHA-256 of every weight tensor (names, shapes, bytes): two loads of the same weights agree."""
         if self._fingerprint is None:
-            h = hashlib.sha256()
-            for key, tensor in sorted(self.model.state_dict().items()):
-                t = tensor.detach().cpu().contiguous()
-                h.update(f"{key}:{tuple(t.shape)}:{t.dtype}".encode())
-                h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-            self._fingerprint = h.hexdigest()[:24]
+            self._fingerprint = tensor_digest(self.model.state_dict())[:24]
         return self._fingerprint
 
     @torch.no_grad()

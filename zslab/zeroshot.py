@@ -7,7 +7,7 @@ dict of per-class prompt lists (descriptions, CuPL-style prompts).
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Callable, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -75,10 +75,3 @@ def template_embeddings(encode_text: Callable[[Sequence[str]], torch.Tensor], cl
 def logits(image_features: torch.Tensor, classifier: torch.Tensor, scale: float = 100.0) -> torch.Tensor:
     """Scaled cosine similarities ``[N, C]`` (CLIP's logit scale is 100 after training)."""
     return scale * F.normalize(image_features.float(), dim=-1) @ classifier.T
-
-
-def template_set(dataset_templates: Dict[str, List[str]], name: str) -> List[str]:
-    from .errors import check_choice
-
-    check_choice("template set", name, dataset_templates)
-    return list(dataset_templates[name])
