@@ -3,14 +3,16 @@
     .venv/bin/python data/attributes/make_zsworld.py          # write the file
     .venv/bin/python data/attributes/make_zsworld.py --check  # exit 1 if the committed file is stale
 
-Classes: every color-shape composition of ``data/zsworld/world.json``, color-major (``red circle``,
-``red square``, ...): the order of ``build_dataset("zsworld", split="all").classes``.
+Classes: every composition of ``data/zsworld/world.json`` (color, pattern, shape), color-major then
+pattern (``red solid circle``, ``red solid square``, ...): the order of
+``build_dataset("zsworld", split="all").classes``.
 
 Color attributes are computed from each color's sRGB triple in world.json: the three channel levels
 (value / 255), the Rec. 709 luma, the HSV saturation, and a warm-hue flag (hue below 70° or above 300°).
 Shape attributes are geometric facts of the masks in :data:`zslab.world.SHAPE_MASKS` (written below per
 shape; the script refuses a shape it has no entry for) plus ``relative_area``, measured by rasterising
-each mask: its area over that of a circle of the same radius. The output is deterministic.
+each mask: its area over that of a circle of the same radius. Pattern attributes say which texture the
+renderer draws (``PATTERN_FACTS``; solid has none). The output is deterministic.
 """
 from __future__ import annotations
 
@@ -75,6 +77,20 @@ SHAPE_ATTRIBUTES = [
 ]
 
 
+PATTERN_ATTRIBUTES = [
+    ("has_stripes", "drawn with horizontal stripes of a darker shade"),
+    ("has_dots", "drawn with a grid of darker dots"),
+    ("has_checks", "drawn with a checkerboard of a darker shade"),
+]
+#: Which texture each pattern of zslab/world/render.py PATTERN_MASKS draws.
+PATTERN_FACTS: Dict[str, Dict[str, int]] = {
+    "solid": dict(has_stripes=0, has_dots=0, has_checks=0),
+    "striped": dict(has_stripes=1, has_dots=0, has_checks=0),
+    "dotted": dict(has_stripes=0, has_dots=1, has_checks=0),
+    "checked": dict(has_stripes=0, has_dots=0, has_checks=1),
+}
+
+
 def relative_area(shape: str, n: int = 801) -> float:
     """Area of the renderer's mask at radius 1 over pi, on an ``n``×``n`` grid over [-1.5, 1.5]²."""
     grid = np.linspace(-1.5, 1.5, n)
@@ -94,22 +110,23 @@ def color_row(rgb) -> List[float]:
 
 def build() -> dict:
     spec = load_world_spec()
-    missing = [s for s in spec.shapes if s not in SHAPE_FACTS]
-    if missing:
-        raise SystemExit(f"no SHAPE_FACTS entry for shapes {missing}: add them to {__file__}")
+    for kind, names, facts in (("shapes", spec.shapes, SHAPE_FACTS), ("patterns", spec.patterns, PATTERN_FACTS)):
+        missing = [s for s in names if s not in facts]
+        if missing:
+            raise SystemExit(f"no fact entry for {kind} {missing}: add them to {__file__}")
     shape_rows = {s: [SHAPE_FACTS[s][name] for name, _ in SHAPE_ATTRIBUTES[:-1]] + [relative_area(s)]
                   for s in spec.shapes}
-    classes, matrix = [], []
-    for c, (color, rgb) in enumerate(spec.colors.items()):
-        for s, shape in enumerate(spec.shapes):
-            classes.append(spec.pair_name(c, s))
-            matrix.append(color_row(rgb) + shape_rows[shape])
+    pattern_rows = {p: [PATTERN_FACTS[p][name] for name, _ in PATTERN_ATTRIBUTES] for p in spec.patterns}
+    colors = list(spec.colors.values())
+    classes = [spec.class_name(comp) for comp in spec.compositions]
+    matrix = [color_row(colors[c]) + pattern_rows[spec.patterns[p]] + shape_rows[spec.shapes[s]]
+              for c, p, s in spec.compositions]
     return {
         "about": ("Derived from the world's definition by data/attributes/make_zsworld.py (do not edit by hand): "
-                  "color attributes computed from the sRGB values in data/zsworld/world.json, shape attributes "
-                  "from the renderer's masks (zslab/world/render.py). Classes: every color-shape composition, "
-                  f"color-major, as in build_dataset('zsworld', split='all'). World fingerprint {spec.fingerprint()}."),
-        "attributes": [{"name": n, "meaning": m} for n, m in COLOR_ATTRIBUTES + SHAPE_ATTRIBUTES],
+                  "color attributes computed from the sRGB values in data/zsworld/world.json, pattern and shape "
+                  "attributes from the renderer's patterns and masks (zslab/world/render.py). Classes: every "
+                  "composition (color, pattern, shape), color-major, as in build_dataset('zsworld', split='all')."),
+        "attributes": [{"name": n, "meaning": m} for n, m in COLOR_ATTRIBUTES + PATTERN_ATTRIBUTES + SHAPE_ATTRIBUTES],
         "classes": classes,
         "matrix": matrix,
     }

@@ -1,18 +1,23 @@
-"""The offline world as a registered dataset: balanced test sets over color-shape classes.
+"""The offline world as a registered dataset: balanced test sets over its classes (compositions).
 
 Splits name which classes are the choices: ``unseen`` (compositions held out of training: the
 zero-shot test), ``seen`` (compositions trained on), ``all`` (both, for generalized zero-shot; the
-dataset's ``unseen_classes`` attribute lists the unseen labels); ``test`` is ``unseen``. The split of compositions
-(``split_kind``, ``holdout_fraction``, ``split_seed``) must match the one the model was trained with; the
-defaults match zslab's offline models. Test images are drawn with a seed stream separate from training.
+dataset's ``unseen_classes`` attribute lists the unseen labels); ``test`` is ``unseen``.
+
+``world`` is the ``world:`` mapping of the model under test (its split and knobs; see
+``data/models/zsclip.yaml``), so that test images are drawn from the same world as its training images
+(:func:`zslab.evaluation.eval_dataset` passes a zslab model's own). Distractor objects in a test image
+are drawn from the split's classes: the other choices can be in the picture, as in real photos. Test
+images use a seed stream separate from training.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Dict, Optional
 
 import numpy as np
 
-from ..world import load_world_spec, make_split, render, sample_scenes
+from ..world import load_world_spec, render, sample_scenes
+from ..world.corpus import world_setting
 from . import DATASETS, dataset_factory
 from .base import ArrayDataset, load_templates
 
@@ -22,28 +27,27 @@ SPLITS = ("unseen", "seen", "all", "test")  # "test" is the zero-shot test: the 
 @DATASETS.register("zsworld")
 @dataset_factory(splits=SPLITS, classnames_file=False)
 def zsworld(root: Optional[str] = None, split: str = "unseen", n_per_class: int = 100, seed: int = 0,
-            split_kind: str = "compositions", holdout_fraction: float = 0.2, split_seed: int = 0,
-            template_set: Optional[str] = None) -> ArrayDataset:
+            world: Optional[Dict[str, Any]] = None, template_set: Optional[str] = None) -> ArrayDataset:
     """``n_per_class`` rendered images per class of ``split``; ``root`` is unused (the world is generated)."""
     if n_per_class < 1:
         raise ValueError(f"n_per_class must be >= 1, got {n_per_class}")
     split = "unseen" if split == "test" else split
     spec = load_world_spec()
-    comp = make_split(spec, split_kind, holdout_fraction, split_seed)
-    pairs = comp.pairs(split)
+    world = dict(world or {})
+    knobs, comp = world_setting(world, spec)
+    classes = comp.compositions(split)
     rng = np.random.default_rng([seed, 2])  # stream 2: evaluation images (training uses stream 1)
     images, labels = [], []
-    for label, pair in enumerate(pairs):
-        scenes = sample_scenes(spec, n_per_class, rng, [pair])
-        images.append(render(spec, scenes, rng))
+    for label, c in enumerate(classes):
+        scenes = sample_scenes(spec, knobs, n_per_class, rng, [c], distractor_pool=classes)
+        images.append(render(spec, knobs, scenes, rng))
         labels.append(np.full(n_per_class, label))
     ds = ArrayDataset(
         np.concatenate(images), np.concatenate(labels), name="zsworld", split=split,
-        classes=[spec.pair_name(c, s) for c, s in pairs], templates=load_templates("zsworld", template_set),
+        classes=[spec.class_name(c) for c in classes], templates=load_templates("zsworld", template_set),
         identity={"dataset": "zsworld", "split": split, "world": spec.fingerprint(), "n_per_class": n_per_class,
-                  "seed": seed, "split_kind": split_kind, "holdout_fraction": holdout_fraction,
-                  "split_seed": split_seed})
+                  "seed": seed, "world_setting": {k: v for k, v in sorted(world.items()) if k != "n_train"}})
     unseen = set(comp.unseen)
-    ds.unseen_classes = [i for i, p in enumerate(pairs) if p in unseen]
-    ds.seen_classes = [i for i, p in enumerate(pairs) if p not in unseen]
+    ds.unseen_classes = [i for i, c in enumerate(classes) if c in unseen]
+    ds.seen_classes = [i for i, c in enumerate(classes) if c not in unseen]
     return ds

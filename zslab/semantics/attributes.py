@@ -13,7 +13,7 @@
 
 :func:`load_attributes` returns an :class:`AttributeTable` and :func:`load_descriptions` a
 ``{class: [descriptions]}`` dict, both in the dataset's label order and both checked against the
-dataset's class names (``data/classnames/<dataset>.json``; for ``zsworld`` every color-shape
+dataset's class names (``data/classnames/<dataset>.json``; for ``zsworld`` every
 composition of ``data/zsworld/world.json``, color-major, as in ``build_dataset("zsworld", split="all")``).
 Use :meth:`AttributeTable.select` to take the rows of a split's classes (e.g. zsworld's unseen ones).
 """
@@ -110,7 +110,7 @@ class AttributeTable:
 def expected_classes(dataset: str) -> Optional[List[str]]:
     """The class names, in label order, that ``dataset``'s attribute/description files must list.
 
-    From ``data/classnames/<dataset>.json`` when it exists; for ``zsworld`` every color-shape
+    From ``data/classnames/<dataset>.json`` when it exists; for ``zsworld`` every
     composition (color-major); ``None`` when zslab has no fixed class list for the dataset.
     """
     if (DATA_DIR / "classnames" / f"{dataset}.json").exists():
@@ -121,7 +121,7 @@ def expected_classes(dataset: str) -> Optional[List[str]]:
         from ..world import load_world_spec
 
         spec = load_world_spec()
-        return [spec.pair_name(c, s) for c in range(len(spec.colors)) for s in range(len(spec.shapes))]
+        return [spec.class_name(comp) for comp in spec.compositions]
     return None
 
 
