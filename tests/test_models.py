@@ -2,9 +2,9 @@
 and the errors for bad names, tags and paths."""
 from __future__ import annotations
 
-import copy
 import json
 import time
+from pathlib import Path
 
 import open_clip
 import pytest
@@ -15,7 +15,8 @@ from zslab.config import cache_dir
 from zslab.errors import InvalidChoiceError, MissingAssetError, OfflineError
 from zslab.models import list_models, load_model, save_random_checkpoint
 from zslab.train.zoo import offline_model_dir, read_manifest
-from zslab.world import load_world_spec, make_split
+from zslab.world import load_world_spec
+from zslab.world.corpus import world_setting
 
 #: The smallest plain open_clip architecture (no timm / HF text tower): ~43M parameters, ~173 MB in fp32.
 SMALL_ARCH = "ViT-S-32-alt"
@@ -68,30 +69,30 @@ def test_fingerprint_is_stable_across_loads(zsclip_micro):
     assert again.fingerprint != zsclip_micro.fingerprint    # any weight change shows
 
 
-def test_fingerprint_differs_between_seeds(monkeypatch):
-    # A cut-down copy of the micro entry (a few steps): the seed, not the amount of training, is under test.
-    real = zoo.OFFLINE_ZOO.entries()
-    quick = copy.deepcopy(real)
-    quick["zsclip-micro"]["world"]["n_train"] = 256
-    quick["zsclip-micro"]["train"].update(steps=2, batch_size=32, warmup_steps=1)
-    monkeypatch.setattr(zoo.OFFLINE_ZOO, "entries", lambda: copy.deepcopy(quick))
-    s0 = load_model("zsclip-micro", seed=0, progress=False)
-    s1 = load_model("zsclip-micro", seed=1, progress=False)
-    s0_again = load_model("zsclip-micro", seed=0, progress=False)
+#: A cut-down micro entry (a few steps, few images): the seed, not the amount of training, is under test.
+QUICK = {"train": {"steps": 2, "batch_size": 32, "warmup_steps": 1}, "world": {"n_train": 256}}
+
+
+def test_fingerprint_differs_between_seeds():
+    s0 = load_model("zsclip-micro", seed=0, progress=False, overrides=QUICK)
+    s1 = load_model("zsclip-micro", seed=1, progress=False, overrides=QUICK)
+    s0_again = load_model("zsclip-micro", seed=0, progress=False, overrides=QUICK)
     assert s0.fingerprint != s1.fingerprint
-    assert s0.fingerprint == s0_again.fingerprint
-    assert offline_model_dir("zsclip-micro", seed=0) != offline_model_dir("zsclip-micro", seed=1)
-    assert read_manifest(offline_model_dir("zsclip-micro", seed=1))["seed"] == 1
+    assert s0_again.model is not s0.model and s0.fingerprint == s0_again.fingerprint
+    dir0 = offline_model_dir("zsclip-micro", seed=0, overrides=QUICK)
+    assert dir0 != offline_model_dir("zsclip-micro", seed=1, overrides=QUICK)
+    assert dir0 != offline_model_dir("zsclip-micro", seed=0)            # the changed entry is another model
+    assert read_manifest(offline_model_dir("zsclip-micro", seed=1, overrides=QUICK))["seed"] == 1
+    assert read_manifest(dir0)["train"]["steps"] == 2
 
 
-def test_manifest_lists_the_unseen_pairs(micro_dir):
+def test_manifest_lists_the_unseen_classes(micro_dir):
     manifest = read_manifest(micro_dir)
     spec = load_world_spec()
     entry = zoo.offline_model_entry("zsclip-micro")
-    split = make_split(spec, entry["world"]["split_kind"], entry["world"]["holdout_fraction"],
-                       entry["world"]["split_seed"])
-    assert manifest["unseen_pairs"] == [spec.pair_name(c, s) for c, s in split.unseen]
-    assert len(manifest["unseen_pairs"]) == 10
+    _, split = world_setting(entry["world"], spec)
+    assert manifest["unseen_classes"] == [spec.class_name(c) for c in split.unseen]
+    assert len(manifest["unseen_classes"]) == len(split.unseen) > 0
     assert manifest["name"] == "zsclip-micro" and manifest["tag"] == "zsworld" and manifest["seed"] == 0
     assert manifest["train"] == entry["train"] and manifest["n_parameters"] > 0
 
@@ -145,6 +146,7 @@ def test_unknown_architecture_names_valid_choices():
         load_model("ViT-Q-99")
     msg = str(err.value)
     assert "'ViT-Q-99'" in msg and "zsclip-micro" in msg and "zsclip-tiny" in msg
+    assert "lit-zsworld" in msg and "lit-animal-mnist" in msg
     assert "ViT-B-32" in msg and "local-dir:" in msg and "hf-hub:" in msg
 
 
@@ -171,11 +173,44 @@ def test_local_dir_without_config(tmp_path):
 def test_wrong_tag_for_offline_model_names_zsworld():
     with pytest.raises(InvalidChoiceError) as err:
         load_model("zsclip-micro", pretrained="nope")
-    assert "'nope'" in str(err.value) and "zsworld" in str(err.value)
+    assert "'nope'" in str(err.value) and "zsworld" in str(err.value) and "offline model" in str(err.value)
+
+
+def test_wrong_tag_for_locked_text_model_names_zslab():
+    # Checked before anything is trained or loaded.
+    with pytest.raises(InvalidChoiceError) as err:
+        load_model("lit-zsworld-micro", pretrained="zsworld")
+    msg = str(err.value)
+    assert "'zsworld'" in msg and "'zslab'" in msg and "locked-text model 'lit-zsworld-micro'" in msg
 
 
 def test_list_models():
     names = list_models()
     assert "zsclip-tiny/zsworld" in names and "zsclip-micro/zsworld" in names
+    assert "lit-zsworld/zslab" in names and "lit-animal-mnist/zslab" in names
     assert "ViT-B-32/laion2b_s34b_b79k" in names
-    assert names.index("zsclip-tiny/zsworld") < names.index("ViT-B-32/laion2b_s34b_b79k")
+    # zslab's zoos first (offline, then locked-text, each sorted), then open_clip's pairs
+    assert names.index("zsclip-tiny/zsworld") < names.index("lit-animal-mnist/zslab") \
+        < names.index("ViT-B-32/laion2b_s34b_b79k")
+    assert names.index("zsclip-micro/zsworld") < names.index("zsclip-tiny/zsworld")
+
+
+def test_two_empty_caches_give_identical_models_and_features(tmp_path, monkeypatch):
+    """Determinism end to end, from nothing: the same seed trains the same weights and encodes the same
+    features in two separate, empty caches (what lets each notebook be tested with one run)."""
+    from zslab.embeddings import image_features
+    from zslab.evaluation import eval_dataset
+    from zslab.train.model_zoo import read_manifest
+
+    small = {"train": {"steps": 5}, "world": {"n_train": 512}}
+    outputs = []
+    for name in ("a", "b"):
+        monkeypatch.setenv("ZSLAB_CACHE", str(tmp_path / name))
+        lm = load_model("zsclip-micro", seed=3, overrides=small, progress=False)
+        ds = eval_dataset("zsworld", split="unseen", n_per_class=2, seed=3, model=lm)
+        feats, labels = image_features(lm, ds, progress=False)
+        folder = next((tmp_path / name / "models").glob("zsclip-micro-seed3-*"))
+        outputs.append((read_manifest(folder)["files"], lm.fingerprint, feats, labels))
+    (files_a, fp_a, feats_a, labels_a), (files_b, fp_b, feats_b, labels_b) = outputs
+    assert files_a == files_b and fp_a == fp_b
+    assert torch.equal(feats_a, feats_b) and torch.equal(labels_a, labels_b)

@@ -2,8 +2,9 @@
 
 Sources, tried in order (a registry of small resolvers, not an if-chain in one function):
 
-* zslab's offline models by name (``zsclip-tiny``; tag ``zsworld``; trained on first use, then cached),
-  and its locked-text models (``lit-zsworld``: an image tower trained against frozen MiniLM),
+* zslab's model zoos (:data:`ZOOS`), by name: its offline models (``zsclip-tiny``; tag ``zsworld``) and
+  its locked-text models (``lit-zsworld``, tag ``zslab``: an image tower trained against frozen MiniLM);
+  trained on first use, then cached and verified against the hashes in their manifest,
 * ``local-dir:PATH`` (open_clip's folder layout: ``open_clip_config.json`` + weights),
 * ``hf-hub:org/repo`` (downloads; refused when ``ZSLAB_OFFLINE=1``),
 * an open_clip architecture with ``pretrained`` = a local checkpoint file, or a pretrained tag
@@ -17,7 +18,7 @@ import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
 
 import open_clip
 import torch
@@ -25,8 +26,9 @@ import torch
 from .cache import tensor_digest
 from .config import apply_offline_env, require_online
 from .errors import InvalidChoiceError, MissingAssetError
-from .train.locked_text import LOCKED_TAG, list_locked_text_models, load_locked_text_model, locked_text_model_dir
-from .train.zoo import MANIFEST_FILE, OFFLINE_TAG, list_offline_models, offline_model_dir, read_manifest
+from .train.locked_text import LOCKED_TAG, LOCKED_ZOO, load_locked_text_model, locked_text_model_dir
+from .train.model_zoo import FILES_KEY, ModelZoo, verify_folder
+from .train.zoo import MANIFEST_FILE, OFFLINE_TAG, OFFLINE_ZOO, offline_model_dir, read_manifest
 
 
 @dataclass
@@ -85,38 +87,84 @@ def _from_open_clip(open_clip_name: str, open_clip_pretrained: Optional[str], na
 
 
 class LockedTextLoaded(LoadedModel):
-    """A locked-text model: ``encode_text`` is the frozen sentence encoder, ``encode_image`` the trained
-    image tower (after a frozen backbone where there is one)."""
+    """A model with a locked tower (zslab's LiT zoo): ``encode_text`` is the frozen sentence encoder (then
+    the trained text head, for the locked-image configuration), ``encode_image`` the image side (a frozen
+    backbone, then a trained head or, locked, nothing)."""
 
     @torch.no_grad()
     def encode_text(self, texts: Sequence[str], batch_size: int = 512, normalize: bool = True) -> torch.Tensor:
-        return self.tokenizer.encode(list(texts)).float()
+        return self.model.text_side(self.tokenizer.encode(list(texts)).to(self.device)).float().cpu()
 
 
-def _locked_text_zoo(name: str, pretrained: Optional[str], seed: int, progress: bool, device: str) -> LoadedModel:
-    if pretrained not in (None, LOCKED_TAG):
-        raise InvalidChoiceError(f"unknown pretrained tag {pretrained!r} for locked-text model {name!r}; "
-                                 f"valid choices: {LOCKED_TAG!r}")
-    model, encoder, preprocess, manifest = load_locked_text_model(
-        locked_text_model_dir(name, seed=seed, progress=progress))
+def _load_locked_text_folder(folder: Path, name: str, pretrained: Optional[str], source: str,
+                             device: str) -> LoadedModel:
+    # The folder comes from ModelZoo.build_once, which has just verified it: do not hash it again.
+    model, encoder, preprocess, manifest = load_locked_text_model(folder, verify=False)
     # The sentence encoder stands where a CLIP tokenizer + text tower would; it is part of the identity.
-    loaded = LockedTextLoaded(model.to(device), preprocess, encoder, name, pretrained, "zslab-locked-text",
-                              device, manifest)
-    return loaded
+    return LockedTextLoaded(model.to(device), preprocess, encoder, name, pretrained, source, device, manifest)
 
 
-def _offline_zoo(name: str, pretrained: Optional[str], seed: int, progress: bool, device: str) -> LoadedModel:
-    if pretrained not in (None, OFFLINE_TAG):
-        raise InvalidChoiceError(f"unknown pretrained tag {pretrained!r} for offline model {name!r}; "
-                                 f"valid choices: {OFFLINE_TAG!r}")
-    folder = offline_model_dir(name, seed=seed, progress=progress)
-    return _from_open_clip(f"{LOCAL_DIR}{folder}", None, name, pretrained, "zslab-offline", device)
+def _load_open_clip_folder(folder: Path, name: str, pretrained: Optional[str], source: str,
+                           device: str) -> LoadedModel:
+    return _from_open_clip(f"{LOCAL_DIR}{folder}", None, name, pretrained, source, device)
+
+
+@dataclass(frozen=True)
+class ZooSource:
+    """One of zslab's model zoos as ``load_model`` sees it.
+
+    ``folder(name, seed=, overrides=, progress=)`` returns the trained, verified folder (training it if
+    absent or damaged); ``load(folder, name, pretrained, source, device)`` turns it into a LoadedModel.
+    """
+
+    zoo: ModelZoo           # the names and entries; ``zoo.kind`` ("offline model") names it in messages
+    tag: str                # the one valid ``pretrained`` tag (``None`` means it too)
+    source: str             # LoadedModel.source
+    folder: Callable[..., Path]
+    load: Callable[[Path, str, Optional[str], str, str], LoadedModel]
+
+    def names(self) -> List[str]:
+        return self.zoo.names()
+
+
+#: zslab's model zoos, in the order ``list_models`` and error messages show them. A new zoo is one entry.
+ZOOS: Tuple[ZooSource, ...] = (
+    ZooSource(OFFLINE_ZOO, OFFLINE_TAG, "zslab-offline", offline_model_dir, _load_open_clip_folder),
+    ZooSource(LOCKED_ZOO, LOCKED_TAG, "zslab-locked-text", locked_text_model_dir, _load_locked_text_folder),
+)
+
+
+def find_zoo(name: str) -> Optional[ZooSource]:
+    """The zoo that has a model ``name`` (the first one, in :data:`ZOOS` order), or ``None``."""
+    return next((z for z in ZOOS if name in z.names()), None)
+
+
+def list_zoo_models() -> List[str]:
+    """The names of every zslab zoo model, zoo after zoo."""
+    return [m for z in ZOOS for m in z.names()]
+
+
+def _zoo_model(name: str, pretrained: Optional[str], seed: int, progress: bool, device: str,
+               overrides: Optional[dict] = None) -> LoadedModel:
+    zoo = find_zoo(name)
+    if pretrained not in (None, zoo.tag):
+        raise InvalidChoiceError(f"unknown pretrained tag {pretrained!r} for {zoo.zoo.kind} {name!r}; "
+                                 f"valid choices: {zoo.tag!r}")
+    folder = zoo.folder(name, seed=seed, overrides=overrides, progress=progress)
+    return zoo.load(folder, name, pretrained, zoo.source, device)
 
 
 def _local_dir(name: str, pretrained: Optional[str], seed: int, progress: bool, device: str) -> LoadedModel:
     folder = Path(name[len(LOCAL_DIR):]).expanduser()
     if not (folder / "open_clip_config.json").is_file():
         raise MissingAssetError(f"{name!r}: no open_clip_config.json in {folder}")
+    if (folder / MANIFEST_FILE).is_file():  # a folder zslab trained: load it only if it is what was trained
+        try:
+            hashed = FILES_KEY in read_manifest(folder)
+        except ValueError:
+            hashed = True  # unreadable: verify_folder says so
+        if hashed:
+            verify_folder(folder)
     return _from_open_clip(f"{LOCAL_DIR}{folder}", None, name, pretrained, "local-dir", device)
 
 
@@ -130,7 +178,7 @@ def _open_clip_arch(name: str, pretrained: Optional[str], seed: int, progress: b
     if name not in architectures:
         raise InvalidChoiceError(
             f"unknown model {name!r}; valid choices: zslab offline models "
-            f"{list_offline_models() + list_locked_text_models()}, "
+            f"{list_zoo_models()}, "
             f"'local-dir:PATH', 'hf-hub:ORG/REPO', or an open_clip architecture such as "
             f"{', '.join(a for a in architectures if a.startswith('ViT-B'))} (see `zslab list models`)")
     if pretrained is None:
@@ -148,32 +196,47 @@ def _open_clip_arch(name: str, pretrained: Optional[str], seed: int, progress: b
                              f"{', '.join(tags) or '(none)'}, or a path to a local checkpoint file")
 
 
-RESOLVERS: List[Tuple[str, Callable[[str], bool], Callable]] = [
-    ("zslab offline model", lambda name: name in list_offline_models(), _offline_zoo),
-    ("zslab locked-text model", lambda name: name in list_locked_text_models(), _locked_text_zoo),
-    ("local-dir", lambda name: name.startswith(LOCAL_DIR), _local_dir),
-    ("hf-hub", lambda name: name.startswith("hf-hub:"), _hf_hub),
-    ("open_clip architecture", lambda name: True, _open_clip_arch),
+class Resolver(NamedTuple):
+    """``resolve(name, pretrained, seed, progress, device[, overrides])`` for the names ``matches`` accepts;
+    only a resolver with ``takes_overrides`` is passed ``overrides``."""
+
+    label: str
+    matches: Callable[[str], bool]
+    resolve: Callable[..., LoadedModel]
+    takes_overrides: bool = False
+
+
+RESOLVERS: List[Resolver] = [
+    Resolver("zslab model zoo", lambda name: find_zoo(name) is not None, _zoo_model, takes_overrides=True),
+    Resolver("local-dir", lambda name: name.startswith(LOCAL_DIR), _local_dir),
+    Resolver("hf-hub", lambda name: name.startswith("hf-hub:"), _hf_hub),
+    Resolver("open_clip architecture", lambda name: True, _open_clip_arch),
 ]
 
 
 def load_model(name: str, pretrained: Optional[str] = None, *, seed: int = 0, device: str = "cpu",
-               progress: bool = True) -> LoadedModel:
+               progress: bool = True, overrides: Optional[dict] = None) -> LoadedModel:
     """Model, preprocess and tokenizer for ``name`` (see the module docstring for what ``name`` can be).
 
-    ``seed`` selects the training run of a zslab offline model and is ignored for other sources.
+    ``seed`` selects the training run of a zslab zoo model and is ignored for other sources.
+    ``overrides`` changes a zoo model's entry before training (``offline_model_dir``: ``{"train": {...},
+    "world": {...}, "model_cfg": {...}}``); zoos that cannot do that, and other sources, refuse it.
     """
     apply_offline_env()
     if pretrained == "":
         pretrained = None
-    resolve = next(resolve for _, matches, resolve in RESOLVERS if matches(name))
-    return resolve(name, pretrained, seed, progress, device)
+    resolver = next(r for r in RESOLVERS if r.matches(name))
+    if not resolver.takes_overrides:
+        if overrides:
+            raise InvalidChoiceError(f"overrides are only for zslab's zoo models ({', '.join(list_zoo_models())}); "
+                                     f"{name!r} is a {resolver.label} name")
+        return resolver.resolve(name, pretrained, seed, progress, device)
+    return resolver.resolve(name, pretrained, seed, progress, device, overrides=overrides)
 
 
 def list_models() -> List[str]:
-    """zslab offline models, then every open_clip ``architecture/tag`` pair."""
-    return [f"{m}/{OFFLINE_TAG}" for m in list_offline_models()] + [
-        f"{m}/{LOCKED_TAG}" for m in list_locked_text_models()] + [
+    """zslab's zoo models (``name/tag``, zoo after zoo), then every open_clip ``architecture/tag`` pair."""
+    return [f"{m}/{z.tag}" for z in ZOOS for m in z.names()] + [
         f"{arch}/{tag}" for arch, tag in open_clip.list_pretrained()]
 
 

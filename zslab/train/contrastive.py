@@ -9,6 +9,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import torch
 from tqdm.auto import tqdm
 
+from .. import progress as progress_channel
 from .losses import build_loss
 
 
@@ -45,7 +46,7 @@ def train_contrastive(model: torch.nn.Module, images_uint8: torch.Tensor, captio
                       cfg: TrainConfig, mean: Sequence[float] = (0.5, 0.5, 0.5),
                       std: Sequence[float] = (0.5, 0.5, 0.5), seed: int = 0, progress: bool = True,
                       device: str = "cpu", prepare: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
-                      ) -> Dict[str, List[float]]:
+                      label: str = "") -> Dict[str, List[float]]:
     """Train ``model`` on pre-rendered inputs and pre-tokenised captions with a contrastive loss.
 
     ``model(inputs, texts)`` must return a dict with ``image_features``, ``text_features`` and
@@ -53,19 +54,26 @@ def train_contrastive(model: torch.nn.Module, images_uint8: torch.Tensor, captio
     is ``[N, K, ...]``: K captions per input (token ids, or row ids of a locked text table), one drawn at
     random per step, so the text side sees varied wordings without re-tokenising. ``prepare`` turns a
     batch of stored inputs into model inputs (default: uint8 images → normalised with ``mean``/``std``).
-    Deterministic for a seed on CPU. Returns the loss history and throughput.
+    Deterministic for a seed on CPU. Returns the loss history and throughput. Every 10 steps the step and
+    loss are published through :mod:`zslab.progress` as "training <label>" (what is trained, e.g.
+    "zsclip-tiny seed 1"; the loss name when empty), whatever ``progress`` says: ``zslab run`` shows it.
     """
     prepare = prepare or (lambda batch: images_to_tensor(batch, mean, std))
     if images_uint8.shape[0] != caption_tokens.shape[0]:
         raise ValueError(f"{images_uint8.shape[0]} images but {caption_tokens.shape[0]} caption rows")
     gen = torch.Generator().manual_seed(seed)
+    # Dropout and other in-model randomness draw from the global generator: seed it here too, so that a
+    # run does not depend on what consumed random numbers before it (e.g. computing vs reading cached
+    # features), and retraining a damaged model gives the same weights.
+    torch.manual_seed(seed)
     model.to(device)
     images_uint8, caption_tokens = images_uint8.to(device), caption_tokens.to(device)
     loss_fn = build_loss(cfg.loss)
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
     no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6)
+                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6,
+                            foreach=True)  # one fused update over all tensors: ~15 ms a step less on 2 cores
     n, k = caption_tokens.shape[:2]
     history: Dict[str, List[float]] = {"loss": []}
     output_dict = getattr(model, "output_dict", False)
@@ -92,6 +100,9 @@ def train_contrastive(model: torch.nn.Module, images_uint8: torch.Tensor, captio
         history["loss"].append(loss.item())
         if progress and step % 20 == 0:
             bar.set_postfix(loss=f"{loss.item():.3f}")
+        if step == 0 or (step + 1) % 10 == 0 or step + 1 == cfg.steps:
+            progress_channel.report(f"training {label or f'({cfg.loss})'}", step + 1, cfg.steps,
+                                    f"loss {history['loss'][-1]:.3f}", unit="step")
     model.eval()
     model.output_dict = output_dict
     seconds = time.perf_counter() - start

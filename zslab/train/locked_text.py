@@ -1,11 +1,15 @@
-"""Locked-text models: an image tower trained against a frozen, pretrained text encoder.
+"""Models with a locked, pretrained tower ("LiT" models, Zhai et al., arXiv 2111.07991), in two configurations.
 
-The text side is a sentence encoder (MiniLM) that has seen real language, so the trained model can be
-asked about class names and descriptions that never occur in its own training captions. Training uses
-the one contrastive loop (:func:`zslab.train.contrastive.train_contrastive`): captions become row ids of a
-table of pre-computed, frozen text embeddings, so the text side costs nothing per step.
+* **locked text** (``lit-animal-mnist``): an image head trained against a frozen sentence encoder (MiniLM);
+* **locked image** (``lit-animal-mnist-locked-image``, LiT's own setting): frozen EfficientNet-Lite0
+  features used as they are (no image head, as LiT's App. C), and a text head on the frozen sentence
+  encoder trained to read them out.
 
-Image towers are plug-ins (:data:`IMAGE_TOWERS`); training-data builders too (:data:`TRAINING_DATA`).
+Both sides start from real pretrained encoders, so class names and descriptions never seen in training
+can be asked about. Training uses the one contrastive loop (:func:`zslab.train.contrastive.train_contrastive`):
+captions become row ids of a table of pre-computed sentence embeddings, so the frozen encoder costs
+nothing per step. Image towers are plug-ins (:data:`IMAGE_TOWERS`); training-data builders too
+(:data:`TRAINING_DATA`).
 """
 from __future__ import annotations
 
@@ -22,10 +26,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
-from ..errors import check_choice
+from ..errors import InvalidChoiceError, check_choice
 from ..registry import Registry
 from .contrastive import TrainConfig, images_to_tensor, train_contrastive
-from .model_zoo import ModelZoo, read_manifest
+from .model_zoo import ModelZoo, read_manifest, verify_folder
 
 LOCKED_FORMAT = 1
 #: The pretrained tag of every locked-text model (``load_model("lit-zsworld", "zslab")``).
@@ -36,16 +40,25 @@ CAPTIONS_PER_INPUT = 4
 
 
 class LockedTextModel(nn.Module):
-    """``visual`` (trainable) maps inputs to the text space; ``backbone`` (frozen, optional) comes first at
-    inference. ``forward(inputs, text_ids)`` looks captions up in a frozen table of text embeddings."""
+    """``visual`` maps inputs into the joint space (a trained head, or the identity for a locked image
+    tower); ``backbone`` (frozen, optional) comes first at inference; ``text_head`` (trained, optional)
+    maps frozen sentence embeddings into the joint space. ``forward(inputs, text_ids)`` looks captions up
+    in a table of frozen sentence embeddings."""
 
-    def __init__(self, visual: nn.Module, backbone: Optional[nn.Module] = None):
+    def __init__(self, visual: nn.Module, backbone: Optional[nn.Module] = None,
+                 text_head: Optional[nn.Module] = None):
         super().__init__()
         self.visual = visual
         self.backbone = backbone
+        self.text_head = text_head
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
         self.text_table: Optional[torch.Tensor] = None
         self.output_dict = True
+
+    def text_side(self, sentence_embeddings: torch.Tensor) -> torch.Tensor:
+        """Frozen sentence embeddings → unit vectors in the joint space (through the text head, if any)."""
+        x = sentence_embeddings.float()
+        return F.normalize(self.text_head(x) if self.text_head is not None else x, dim=-1)
 
     def trainable_state(self) -> Dict[str, torch.Tensor]:
         return {k: v for k, v in self.state_dict().items() if not k.startswith("backbone.")}
@@ -59,14 +72,14 @@ class LockedTextModel(nn.Module):
         if self.text_table is None:
             raise RuntimeError("set model.text_table (frozen caption embeddings) before training")
         return {"image_features": F.normalize(self.visual(inputs), dim=-1),
-                "text_features": self.text_table.to(inputs.device)[text_ids],
+                "text_features": self.text_side(self.text_table.to(inputs.device)[text_ids]),
                 "logit_scale": self.logit_scale.exp()}
 
 
 # ---------------------------------------------------------------------------------------------------
-# Image towers: name -> builder(tower_cfg, text_dim) -> (visual, backbone or None, preprocess, prepare)
-# ``preprocess`` maps a PIL image to a model input (evaluation); ``prepare`` maps a stored training
-# batch to the input of ``visual``.
+# Image towers: name -> builder(tower_cfg, text_dim) -> (visual, backbone or None, preprocess, prepare,
+# output dim). ``preprocess`` maps a PIL image to a model input (evaluation); ``prepare`` maps a stored
+# training batch to the input of ``visual``.
 # ---------------------------------------------------------------------------------------------------
 IMAGE_TOWERS: Registry[Callable[..., Tuple[nn.Module, Optional[nn.Module], Callable, Callable]]] = Registry("image tower")
 MEAN = STD = (0.5, 0.5, 0.5)
@@ -82,20 +95,42 @@ def _vit_tower(cfg: Dict[str, Any], text_dim: int):
                                layers=v["layers"], heads=v["width"] // v["head_width"], mlp_ratio=4.0,
                                output_dim=text_dim)
     preprocess = image_transform(v["image_size"], is_train=False, mean=MEAN, std=STD)
-    return visual, None, preprocess, lambda batch: images_to_tensor(batch, MEAN, STD)
+    return visual, None, preprocess, lambda batch: images_to_tensor(batch, MEAN, STD), text_dim
 
 
-@IMAGE_TOWERS.register("efficientnet-head")
-def _efficientnet_head(cfg: Dict[str, Any], text_dim: int):
-    from ..assets.efficientnet import efficientnet_transform, load_efficientnet_lite0
+def _frozen_efficientnet() -> nn.Module:
+    from ..assets.efficientnet import load_efficientnet_lite0
 
     backbone, _ = load_efficientnet_lite0()
     for p in backbone.parameters():
         p.requires_grad_(False)
-    features = _PooledFeatures(backbone)
-    hidden = int(cfg.get("hidden", 512))
-    visual = nn.Sequential(nn.Linear(1280, hidden), nn.GELU(), nn.Dropout(0.1), nn.Linear(hidden, text_dim))
-    return visual, features, efficientnet_transform(int(cfg["image_size"])), lambda batch: batch
+    return _PooledFeatures(backbone)
+
+
+def _mlp(d_in: int, hidden: int, d_out: int) -> nn.Module:
+    return nn.Sequential(nn.Linear(d_in, hidden), nn.GELU(), nn.Dropout(0.1), nn.Linear(hidden, d_out))
+
+
+@IMAGE_TOWERS.register("efficientnet-head")
+def _efficientnet_head(cfg: Dict[str, Any], text_dim: int):
+    """Frozen EfficientNet-Lite0 features and a trained head into the (frozen) text space."""
+    from ..assets.efficientnet import efficientnet_transform
+
+    visual = _mlp(EFFICIENTNET_DIM, int(cfg.get("hidden", 512)), text_dim)
+    return visual, _frozen_efficientnet(), efficientnet_transform(int(cfg["image_size"])), lambda batch: batch, text_dim
+
+
+@IMAGE_TOWERS.register("efficientnet-locked")
+def _efficientnet_locked(cfg: Dict[str, Any], text_dim: int):
+    """LiT's locked image tower: frozen EfficientNet-Lite0 pooled features used as they are, no image head;
+    the model's entry needs a ``text_head`` to read them out."""
+    from ..assets.efficientnet import efficientnet_transform
+
+    return (nn.Identity(), _frozen_efficientnet(), efficientnet_transform(int(cfg["image_size"])), lambda batch: batch,
+            EFFICIENTNET_DIM)
+
+
+EFFICIENTNET_DIM = 1280
 
 
 class _PooledFeatures(nn.Module):
@@ -129,10 +164,11 @@ def _zsworld_data(entry: Dict[str, Any], seed: int) -> TrainingSet:
     from ..world import load_world_spec
     from .zoo import training_data
 
-    images, per_image, split = training_data({"world": entry["data"]}, seed)
+    world = {k: v for k, v in entry["data"].items() if k != "kind"}
+    images, per_image, split = training_data({"world": world}, seed)
     spec = load_world_spec()
-    heldout = sorted({spec.shapes[s] for _, s in split.unseen} if split.kind == "shapes"
-                     else {spec.pair_name(c, s) for c, s in split.unseen})
+    heldout = sorted({spec.shapes[comp[2]] for comp in split.unseen} if split.kind == "shapes"
+                     else {spec.class_name(comp) for comp in split.unseen})
     return TrainingSet(torch.from_numpy(images), per_image, heldout, {"unseen": heldout})
 
 
@@ -170,7 +206,8 @@ def _labelled_data(entry: Dict[str, Any], seed: int) -> TrainingSet:
 # ---------------------------------------------------------------------------------------------------
 # Zoo
 # ---------------------------------------------------------------------------------------------------
-LOCKED_ZOO = ModelZoo("locked-text model", "lit.yaml", LOCKED_FORMAT)
+#: Cached folders are verified against the SHA-256 of these files (recorded in the manifest) before reuse.
+LOCKED_ZOO = ModelZoo("locked-text model", "lit.yaml", LOCKED_FORMAT, weight_files=(WEIGHTS_FILE, CONFIG_FILE))
 
 
 def list_locked_text_models() -> List[str]:
@@ -187,13 +224,24 @@ def build_locked_text_model(entry: Dict[str, Any]):
 
     encoder = load_text_encoder(entry["text_encoder"])
     tower = entry["image_tower"]
-    visual, backbone, preprocess, prepare = IMAGE_TOWERS.get(tower["kind"])(tower, encoder.dim)
-    return LockedTextModel(visual, backbone), encoder, preprocess, prepare
+    visual, backbone, preprocess, prepare, joint_dim = IMAGE_TOWERS.get(tower["kind"])(tower, encoder.dim)
+    text_head = None
+    if "text_head" in entry:
+        text_head = _mlp(encoder.dim, int(entry["text_head"].get("hidden", 512)), joint_dim)
+    elif joint_dim != encoder.dim:
+        raise ValueError(f"image tower {tower['kind']!r} outputs {joint_dim}-d features but the text encoder "
+                         f"{entry['text_encoder']!r} gives {encoder.dim}-d: add a text_head to the entry")
+    return LockedTextModel(visual, backbone, text_head), encoder, preprocess, prepare
 
 
-def locked_text_model_dir(name: str, seed: int = 0, progress: bool = True) -> Path:
-    """Folder of the trained locked-text model ``name``/``seed``; trains it (once per machine) if absent."""
+def locked_text_model_dir(name: str, seed: int = 0, progress: bool = True,
+                          overrides: Optional[Dict[str, Any]] = None) -> Path:
+    """Folder of the trained locked-text model ``name``/``seed``; trains it (once per machine) if absent or
+    damaged. ``overrides`` (changed entries, as for ``offline_model_dir``) are not supported here."""
     entry = locked_text_entry(name)
+    if overrides:
+        raise InvalidChoiceError(f"overrides {sorted(overrides)} are not supported for locked-text model {name!r}: "
+                                 f"only zslab's offline (zsclip-*) models can be trained from a changed entry")
     return LOCKED_ZOO.build_once(name, entry, seed, lambda folder: _train(folder, name, entry, seed, progress))
 
 
@@ -209,7 +257,8 @@ def _train(folder: Path, name: str, entry: Dict[str, Any], seed: int, progress: 
     model.text_table = encode_cached(encoder, unique).float()
     cfg = TrainConfig(**entry["train"])
     t0 = time.perf_counter()
-    history = train_contrastive(model, data.inputs, ids, cfg, seed=seed, progress=progress, prepare=prepare)
+    history = train_contrastive(model, data.inputs, ids, cfg, seed=seed, progress=progress, prepare=prepare,
+                                label=f"{name} seed {seed}")
     seconds = time.perf_counter() - t0
     model.text_table = None
     save_file({k: v.contiguous() for k, v in model.trainable_state().items()}, str(folder / WEIGHTS_FILE))
@@ -217,13 +266,21 @@ def _train(folder: Path, name: str, entry: Dict[str, Any], seed: int, progress: 
     return {"name": name, "seed": seed, "train": cfg.as_dict(), "data": entry["data"],
             "text_encoder": entry["text_encoder"], "heldout_classes": data.heldout_classes,
             "n_unique_captions": len(unique), "n_train_inputs": int(len(data.inputs)),
-            "n_trainable_parameters": sum(p.numel() for p in model.visual.parameters()) + 1,
+            "locked": "image" if model.text_head is not None else "text",
+            "n_trainable_parameters": sum(p.numel() for n, p in model.named_parameters()
+                                          if p.requires_grad and not n.startswith("backbone.")),
             "train_seconds": round(seconds, 2), "final_loss": history["loss"][-1],
             "loss_every_10": history["loss"][::10], **data.info}
 
 
-def load_locked_text_model(folder: Path):
-    """(model, encoder, preprocess, manifest) from a trained folder."""
+def load_locked_text_model(folder: Path, verify: bool = True):
+    """(model, encoder, preprocess, manifest) from a trained folder.
+
+    The folder's files are first checked against the hashes in its manifest (a mismatch raises
+    :class:`~zslab.train.model_zoo.ModelIntegrityError`); ``verify=False`` skips that for a folder that
+    :func:`locked_text_model_dir` has just verified.
+    """
+    manifest = verify_folder(folder, (WEIGHTS_FILE, CONFIG_FILE)) if verify else read_manifest(folder)
     config = json.loads((Path(folder) / CONFIG_FILE).read_text())
     model, encoder, preprocess, _ = build_locked_text_model(config["entry"])
     missing, unexpected = model.load_state_dict(load_file(str(Path(folder) / WEIGHTS_FILE)), strict=False)
@@ -231,4 +288,4 @@ def load_locked_text_model(folder: Path):
     if bad:
         raise RuntimeError(f"{folder}: weights do not fit the model: {bad[:5]}")
     model.eval()
-    return model, encoder, preprocess, read_manifest(folder)
+    return model, encoder, preprocess, manifest

@@ -13,12 +13,14 @@ import open_clip
 import torch
 from safetensors.torch import save_file
 
-from ..world import captions, load_world_spec, make_split, render, sample_scenes
+from ..world import load_world_spec, make_corpus
+from ..world.corpus import world_setting
+from ..errors import InvalidChoiceError
 from .contrastive import TrainConfig, train_contrastive
 from .model_zoo import MANIFEST_FILE, ModelZoo, read_manifest  # noqa: F401  (re-exported)
 
 #: Bump when training code changes what a config produces: old cached models are then not reused.
-ZOO_FORMAT = 1
+ZOO_FORMAT = 2
 OFFLINE_TAG = "zsworld"
 CAPTIONS_PER_IMAGE = 4
 MEAN = (0.5, 0.5, 0.5)
@@ -27,7 +29,8 @@ WEIGHTS_FILE = "open_clip_model.safetensors"
 CONFIG_FILE = "open_clip_config.json"
 
 
-OFFLINE_ZOO = ModelZoo("offline model", "zsclip.yaml", ZOO_FORMAT)
+#: Cached folders are verified against the SHA-256 of these files (recorded in the manifest) before reuse.
+OFFLINE_ZOO = ModelZoo("offline model", "zsclip.yaml", ZOO_FORMAT, weight_files=(WEIGHTS_FILE, CONFIG_FILE))
 
 
 def list_offline_models() -> List[str]:
@@ -38,29 +41,57 @@ def offline_model_entry(name: str) -> Dict[str, Any]:
     return OFFLINE_ZOO.entry(name)
 
 
-def offline_model_dir(name: str, seed: int = 0, train_overrides: Optional[Dict[str, Any]] = None,
+def offline_model_dir(name: str, seed: int = 0, overrides: Optional[Dict[str, Dict[str, Any]]] = None,
                       progress: bool = True) -> Path:
-    """The ``local-dir`` folder of offline model ``name`` trained with ``seed``; trains it if absent."""
-    entry = offline_model_entry(name)
-    entry["train"].update(train_overrides or {})
+    """The ``local-dir`` folder of offline model ``name`` trained with ``seed``; trains it if absent.
+
+    ``overrides`` changes parts of the zoo entry: ``{"world": {knob: value}, "train": {...}, "model_cfg":
+    {...}}`` (merged one level deep). The changed entry is a different model: its own cache key, its own
+    folder, and its manifest records the entry it was trained from.
+    """
+    entry = with_overrides(offline_model_entry(name), overrides)
     return OFFLINE_ZOO.build_once(name, entry, seed, lambda folder: _train_into(folder, name, entry, seed, progress))
 
 
+ENTRY_PARTS = ("world", "train", "model_cfg")
+
+
+def with_overrides(entry: Dict[str, Any], overrides: Optional[Dict[str, Dict[str, Any]]]) -> Dict[str, Any]:
+    """``entry`` with ``overrides`` merged into its parts; an unknown part, knob or setting raises."""
+    entry = copy.deepcopy(entry)
+    for part, values in (overrides or {}).items():
+        if part not in ENTRY_PARTS:
+            raise InvalidChoiceError(f"unknown model entry part {part!r}; valid parts: {', '.join(ENTRY_PARTS)}")
+        if part == "train":
+            unknown = sorted(set(values) - set(TrainConfig.__dataclass_fields__))
+            if unknown:
+                raise InvalidChoiceError(f"unknown training setting {unknown[0]!r}; valid settings: "
+                                         f"{', '.join(TrainConfig.__dataclass_fields__)}")
+        entry[part] = {**entry[part], **copy.deepcopy(dict(values))}
+    if "world" in (overrides or {}):
+        world_setting(entry["world"], load_world_spec())  # validates the knobs now, not after training
+    return entry
+
+
 def training_data(entry: Dict[str, Any], seed: int):
-    """Rendered training images ``[N,H,W,3]`` and captions ``N × K`` for an offline model entry.
+    """Rendered training images ``[N,H,W,3]``, captions ``N × K`` and the split, for an offline model entry.
 
     Held-out (unseen) compositions never appear: neither drawn nor named in any caption.
     """
     spec = load_world_spec()
-    world = entry["world"]
-    split = make_split(spec, world.get("split_kind", "compositions"), world.get("holdout_fraction", 0.2),
-                       world.get("split_seed", 0))
-    rng = np.random.default_rng([seed, 1])
-    scenes = sample_scenes(spec, int(world["n_train"]), rng, split.seen, world.get("concept_weights"))
-    images = render(spec, scenes, rng)
-    caps = [captions(spec, scenes, rng) for _ in range(CAPTIONS_PER_IMAGE)]
-    per_image = [list(c) for c in zip(*caps)]
-    return images, per_image, split
+    knobs, split = world_setting(entry["world"], spec)
+    corpus = make_corpus(spec, knobs, split, int(entry["world"]["n_train"]), seed, CAPTIONS_PER_IMAGE)
+    return corpus.images, corpus.captions, split
+
+
+def tokenize_unique(tokenizer, per_image: List[List[str]]) -> torch.Tensor:
+    """Token ids ``[N, K, L]`` of K captions per image, tokenizing each distinct caption once (alt-text
+    repeats itself: this is several times faster than tokenizing every caption)."""
+    unique = sorted({c for caps in per_image for c in caps})
+    row = {c: i for i, c in enumerate(unique)}
+    table = tokenizer(unique)
+    index = torch.tensor([[row[c] for c in caps] for caps in per_image], dtype=torch.long)
+    return table[index]
 
 
 def _train_into(folder: Path, name: str, entry: Dict[str, Any], seed: int, progress: bool) -> Dict[str, Any]:
@@ -69,12 +100,11 @@ def _train_into(folder: Path, name: str, entry: Dict[str, Any], seed: int, progr
     model = open_clip.CLIP(**copy.deepcopy(model_cfg))
     tokenizer = open_clip.SimpleTokenizer(context_length=model_cfg["text_cfg"]["context_length"])
     images, per_image, split = training_data(entry, seed)
-    flat = [c for caps in per_image for c in caps]
-    tokens = tokenizer(flat).view(len(per_image), CAPTIONS_PER_IMAGE, -1)
+    tokens = tokenize_unique(tokenizer, per_image)
     cfg = TrainConfig(**entry["train"])
     t0 = time.perf_counter()
     history = train_contrastive(model, torch.from_numpy(images), tokens, cfg, MEAN, STD, seed=seed,
-                                progress=progress)
+                                progress=progress, label=f"{name} seed {seed}")
     seconds = time.perf_counter() - t0
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(folder / WEIGHTS_FILE))
@@ -85,9 +115,11 @@ def _train_into(folder: Path, name: str, entry: Dict[str, Any], seed: int, progr
     }
     (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2))
     spec = load_world_spec()
+    knobs, _ = world_setting(entry["world"], spec)
     return {
         "name": name, "tag": OFFLINE_TAG, "seed": seed, "train": cfg.as_dict(), "world": entry["world"],
-        "unseen_pairs": [spec.pair_name(c, s) for c, s in split.unseen],
+        "world_knobs": knobs.as_dict(), "world_fingerprint": spec.fingerprint(),
+        "model_cfg": model_cfg, "unseen_classes": [spec.class_name(c) for c in split.unseen],
         "n_parameters": sum(p.numel() for p in model.parameters()),
         "train_seconds": round(seconds, 2), "images_per_second": round(history["images_per_second"][0], 1),
         "final_loss": history["loss"][-1], "loss_every_10": history["loss"][::10],
