@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import require_system_asset
 from PIL import Image
 
 import zslab.datasets as zd
@@ -21,7 +22,7 @@ from zslab.datasets import (DATASETS, ArrayDataset, DataFileError, FolderDataset
                             list_datasets, load_classnames, load_classnames_file, load_templates, subsample,
                             validate_templates)
 from zslab.datasets import torchvision_sets
-from zslab.datasets.formats import DatasetFormatError, read_idx
+from zslab.datasets.formats import DatasetFormatError, read_cifar_pickle, read_idx
 from zslab.errors import InvalidChoiceError, MissingAssetError, OfflineError
 
 CIFAR10_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -196,6 +197,88 @@ def test_cifar100_bytes_keys(tmp_path):
     np.testing.assert_array_equal(np.asarray(ds[0][0]), written["test"][0][0])
 
 
+class _RemovesAFile:
+    """Unpickling this calls ``os.remove(path)``: what a malicious "CIFAR batch" could do."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __reduce__(self):
+        return (os.remove, (str(self.path),))
+
+
+class _Execs:
+    """Unpickling this calls ``builtins.exec(source)``."""
+
+    def __init__(self, source: str):
+        self.source = source
+
+    def __reduce__(self):
+        return (exec, (self.source,))
+
+
+@pytest.mark.parametrize("protocol", [2, pickle.HIGHEST_PROTOCOL])
+def test_cifar_pickle_that_would_run_code_is_refused_unrun(tmp_path, protocol):
+    write_cifar10(tmp_path)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("still here")
+    batch = tmp_path / "cifar-10-batches-py" / "test_batch"
+    with open(batch, "wb") as f:
+        pickle.dump({b"data": _RemovesAFile(victim), b"labels": [0]}, f, protocol=protocol)
+    with pytest.raises(DatasetFormatError, match=r"test_batch: refusing to unpickle the global (posix|os)\.remove.*"
+                                                 r"allowed globals: .*numpy\.ndarray"):
+        build_dataset("cifar10", root=str(tmp_path), split="test")
+    assert victim.read_text() == "still here"
+
+
+def test_cifar_pickle_refuses_exec_and_non_latin1_codecs(tmp_path):
+    marker = tmp_path / "ran"
+    path = tmp_path / "batch"
+    path.write_bytes(pickle.dumps({b"data": _Execs(f"open({str(marker)!r}, 'w').close()")}, protocol=2))
+    with pytest.raises(DatasetFormatError, match=r"refusing to unpickle the global builtins\.exec"):
+        read_cifar_pickle(path)
+    assert not marker.exists()
+    # _codecs.encode is allowed only as protocol-2 pickles use it for bytes: latin-1
+    import codecs
+
+    class _Rot13:
+        def __reduce__(self):
+            return (codecs.encode, ("data", "rot13"))
+
+    path.write_bytes(pickle.dumps({b"data": _Rot13()}, protocol=2))
+    with pytest.raises(DatasetFormatError, match=r"refusing _codecs\.encode\(str, 'rot13'\)"):
+        read_cifar_pickle(path)
+
+
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+def test_cifar_pickle_of_arrays_scalars_and_bytes_loads_at_every_protocol(tmp_path, protocol):
+    rng = np.random.default_rng(3)
+    data = rng.integers(0, 256, size=(3, 3072), dtype=np.uint8)
+    obj = {b"data": data, b"labels": [1, 2, 3], b"batch_label": b"testing batch 1 of 1", b"empty": b"",
+           b"num_cases": np.int64(3), b"mean": np.float32(0.5), b"strided": np.zeros((4, 6))[:, ::2],
+           b"tags": {b"a"}, b"names": ["cat", "dog"]}
+    path = tmp_path / "batch"
+    path.write_bytes(pickle.dumps(obj, protocol=protocol))
+    d = read_cifar_pickle(path)
+    np.testing.assert_array_equal(d["data"], data)
+    assert d["labels"] == [1, 2, 3] and d["batch_label"] == b"testing batch 1 of 1" and d["empty"] == b""
+    assert d["num_cases"] == 3 and d["mean"] == np.float32(0.5) and d["strided"].shape == (4, 3)
+    assert d["tags"] == {b"a"} and d["names"] == ["cat", "dog"]
+
+
+def test_cifar_pickle_with_numpy1_and_python2_global_names_loads(tmp_path):
+    """The files on the CIFAR site name numpy.core.multiarray and __builtin__ (Python 2, numpy 1)."""
+    data = np.arange(2 * 3072, dtype=np.uint8).reshape(2, 3072) % 251
+    raw = pickle.dumps({b"data": data, b"labels": [4, 5], b"empty": b""}, protocol=2)
+    assert b"numpy._core.multiarray" in raw and b"__builtin__" in raw      # what is being renamed below
+    raw = raw.replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(raw)
+    d = read_cifar_pickle(path)
+    np.testing.assert_array_equal(d["data"], data)
+    assert d["labels"] == [4, 5] and d["empty"] == b""
+
+
 # --------------------------------------------------------------------------------------------------------
 # IDX: MNIST, Fashion-MNIST
 # --------------------------------------------------------------------------------------------------------
@@ -273,9 +356,8 @@ def test_mnist_label_count_mismatch(tmp_path):
 DEBIAN = Path("/usr/share/datasets/fashion-mnist")
 
 
-@pytest.mark.skipif(not DEBIAN.is_dir(), reason="Debian's dataset-fashion-mnist is not installed "
-                    "(apt-get install dataset-fashion-mnist, as root, puts it in /usr/share/datasets/fashion-mnist)")
 def test_fashion_mnist_from_debian_package(tmp_path):
+    require_system_asset(DEBIAN.is_dir(), "Debian's dataset-fashion-mnist", "apt-get install dataset-fashion-mnist")
     ds = build_dataset("fashion_mnist", root=str(tmp_path / "empty"), split="test")
     assert len(ds) == 10000 and ds.identity["root"].startswith(str(DEBIAN))
     assert np.bincount(ds.targets, minlength=10).tolist() == [1000] * 10

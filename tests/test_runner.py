@@ -9,6 +9,11 @@ import io
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -231,7 +236,7 @@ def test_results_csv_is_tidy(batch):
 def test_report_html(batch):
     text = batch["html"].read_text(encoding="utf-8")
     assert "The toy statistic of the generated values is positive." in text          # the claim
-    assert "Paper's reported numbers (targets, not measured here)" in text
+    assert "The paper's numbers beside ours" in text and "never measured here" in text
     assert "Table 1, row 3" in text and "20 points, 2 seeds" in text                 # target with its source
     assert "data:image/png;base64," in text and "Toy values per seed" in text
     assert "https://arxiv.org/abs/2101.00001" in text and "Table 1 (toy)" in text
@@ -279,6 +284,14 @@ def fake_papermill(monkeypatch):
     return fake
 
 
+def write_empty_records():
+    """What a notebook that records nothing leaves: an empty records file where $ZSLAB_RECORDS says."""
+    records = Path(os.environ["ZSLAB_RECORDS"])
+    records.parent.mkdir(parents=True, exist_ok=True)
+    records.write_text(json.dumps({"format": RECORDS_FORMAT, "notebook": os.environ["ZSLAB_NOTEBOOK"],
+                                   "metrics": [], "figures": [], "verdicts": []}))
+
+
 def copy_of(batch, tmp_path):
     out = tmp_path / "run"
     shutil.copytree(batch["out"], out)
@@ -317,14 +330,18 @@ def test_changed_parameters_failed_status_and_no_resume_rerun(batch, tmp_path, f
     assert len(fake_papermill.calls) == 4
 
 
-def test_keyboard_interrupt_leaves_running_and_stops(tmp_path, fake_papermill):
+def test_keyboard_interrupt_marks_interrupted_and_stops(tmp_path, fake_papermill):
     fake_papermill.interrupt = True
     stream = io.StringIO()
     results = run_notebooks(["toy_claim", "toy_failing"], tmp_path, progress=False, stream=stream, **DIRS)
     assert [(r.notebook, r.status) for r in results] == [("toy_claim", "interrupted")]
-    assert len(fake_papermill.calls) == 1 and "INTERRUPTED" in stream.getvalue()
-    assert read_status(tmp_path, "toy_claim")["status"] == "running"
-    assert "ZSLAB_RECORDS" not in os.environ                     # the environment is restored
+    assert len(fake_papermill.calls) == 1 and "INTERRUPTED (KeyboardInterrupt (Ctrl-C)) after" in stream.getvalue()
+    status = read_status(tmp_path, "toy_claim")
+    assert status["status"] == "interrupted" and status["ended"] >= status["started"]
+    assert status["duration_s"] is not None and status["error"]["ename"] == "KeyboardInterrupt"
+    assert results[0].error["ename"] == "KeyboardInterrupt"
+    assert read_status(tmp_path, "toy_failing") is None                  # the batch stopped before it
+    assert "ZSLAB_RECORDS" not in os.environ and "ZSLAB_PROGRESS" not in os.environ   # environment restored
     df = collect_results(tmp_path)
     assert list(df.status) == ["interrupted"] and df.metric.isna().all()
     _, html_path = write_report(tmp_path)
@@ -332,6 +349,125 @@ def test_keyboard_interrupt_leaves_running_and_stops(tmp_path, fake_papermill):
     fake_papermill.interrupt = False
     (result,) = run_notebooks(["toy_claim"], tmp_path, progress=False, stream=io.StringIO(), **DIRS)
     assert result.status == "done" and not result.skipped and len(fake_papermill.calls) == 2
+
+
+def test_interrupt_before_a_notebook_starts_leaves_its_status_alone(batch, tmp_path, fake_papermill, monkeypatch):
+    from zslab.runner import execute
+
+    out = copy_of(batch, tmp_path)
+    before = (out / "status" / "toy_claim.json").read_text()
+
+    def interrupted_read_status(out_dir, notebook):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(execute, "read_status", interrupted_read_status)
+    stream = io.StringIO()
+    results = run_notebooks(["toy_claim", "toy_failing"], out, TOY_OVERRIDES, progress=False, stream=stream, **DIRS)
+    assert [(r.notebook, r.status) for r in results] == [("toy_claim", "interrupted")] and not fake_papermill.calls
+    assert stream.getvalue() == "[1/2] toy_claim ... INTERRUPTED (KeyboardInterrupt (Ctrl-C)) before it started; " \
+                                "status file unchanged\n"
+    assert (out / "status" / "toy_claim.json").read_text() == before
+
+
+def test_interrupt_between_notebooks_is_reported_as_an_interrupted_result(tmp_path, fake_papermill, monkeypatch):
+    from zslab.runner import execute
+
+    real_run_one = execute._run_one
+
+    def interrupted_on_second(plan, label, *args):
+        if plan.notebook == "toy_failing":
+            raise KeyboardInterrupt
+        return real_run_one(plan, label, *args)
+
+    monkeypatch.setattr(execute, "_run_one", interrupted_on_second)
+    stream = io.StringIO()
+    results = run_notebooks(["toy_claim", "toy_failing"], tmp_path, progress=False, stream=stream, **DIRS)
+    assert [(r.notebook, r.status) for r in results] == [("toy_claim", "done"), ("toy_failing", "interrupted")]
+    assert stream.getvalue().endswith("\nINTERRUPTED (KeyboardInterrupt (Ctrl-C)) between notebooks\n")
+    assert read_status(tmp_path, "toy_failing") is None
+
+
+@pytest.fixture
+def sentinel_sigterm_handler():
+    """A recognisable SIGTERM handler installed around the test, so that its restoration can be checked."""
+    def sentinel(signum, frame):
+        raise AssertionError("the runner's SIGTERM handler should have been active")
+
+    previous = signal.signal(signal.SIGTERM, sentinel)
+    yield sentinel
+    signal.signal(signal.SIGTERM, previous)
+
+
+def test_sigterm_during_a_notebook_marks_it_interrupted_and_restores_the_handler(
+        tmp_path, fake_papermill, sentinel_sigterm_handler):
+    def terminated_midway(input_path, output_path, parameters=None, **kwargs):
+        fake_papermill.calls.append({"notebook": Path(input_path).stem})
+        assert signal.getsignal(signal.SIGTERM) is not sentinel_sigterm_handler
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(30)                                      # the handler raises out of this sleep
+        raise AssertionError("SIGTERM did not stop the notebook")
+
+    import papermill
+
+    papermill.execute_notebook = terminated_midway        # fake_papermill's monkeypatch restores it
+    stream = io.StringIO()
+    t0 = time.monotonic()
+    results = run_notebooks(["toy_claim", "toy_failing"], tmp_path, progress=False, stream=stream, **DIRS)
+    assert time.monotonic() - t0 < 20
+    assert [(r.notebook, r.status) for r in results] == [("toy_claim", "interrupted")]
+    assert results[0].error == {"ename": "Terminated", "evalue": "received SIGTERM", "cell_index": None,
+                                "source_excerpt": "", "traceback": ""}
+    assert "INTERRUPTED (received SIGTERM)" in stream.getvalue()
+    status = read_status(tmp_path, "toy_claim")
+    assert status["status"] == "interrupted" and status["error"]["ename"] == "Terminated"
+    assert signal.getsignal(signal.SIGTERM) is sentinel_sigterm_handler       # put back after the batch
+
+
+def test_sigterm_handler_is_left_alone_outside_the_main_thread(tmp_path, fake_papermill, sentinel_sigterm_handler):
+    seen = []
+
+    def record_handler(input_path, output_path, parameters=None, **kwargs):
+        seen.append(signal.getsignal(signal.SIGTERM))
+        write_empty_records()
+
+    import papermill
+
+    papermill.execute_notebook = record_handler
+    worker = threading.Thread(target=run_notebooks, args=(["toy_claim"], tmp_path),
+                              kwargs=dict(progress=False, stream=io.StringIO(), **DIRS))
+    worker.start()
+    worker.join(60)
+    assert seen == [sentinel_sigterm_handler] and read_status(tmp_path, "toy_claim")["status"] == "done"
+
+
+def test_progress_of_a_running_notebook_is_shown_then_removed(tmp_path, fake_papermill, monkeypatch):
+    from zslab import progress
+    from zslab.runner import execute
+
+    monkeypatch.setattr(execute, "PROGRESS_POLL_S", 0.05)
+    progress.reset()
+    seen = {}
+
+    def reporting(input_path, output_path, parameters=None, **kwargs):
+        seen["path"] = os.environ[progress.ENV_VAR]
+        progress.report("training toy seed 1", 3, 10, "loss 1.250", unit="step")   # as the kernel would
+        deadline = time.monotonic() + 20
+        while "[1/1] toy_claim: training" not in stream.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        write_empty_records()
+
+    import papermill
+
+    papermill.execute_notebook = reporting
+    stream = io.StringIO()
+    (result,) = run_notebooks(["toy_claim"], tmp_path, progress=True, stream=stream, **DIRS)
+    assert result.status == "done"
+    assert seen["path"] == str(tmp_path / "status" / "toy_claim.progress")
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "[1/1] toy_claim ... "
+    assert lines[1] == "[1/1] toy_claim: training toy seed 1, step 3/10, loss 1.250"
+    assert lines[2].startswith("[1/1] toy_claim ... done in ") and len(lines) == 3
+    assert not Path(seen["path"]).exists() and progress.ENV_VAR not in os.environ
 
 
 def test_mode_real_and_flat_overrides(tmp_path, fake_papermill, monkeypatch):
@@ -360,3 +496,89 @@ def test_a_missing_asset_is_reported_as_such_with_how_to_install(tmp_path):
     _, html_path = write_report(tmp_path)
     html = Path(html_path).read_text()
     assert "missing asset" in html and "apt-get install -y wordnet-base" in html
+
+
+# ---------------------------------------------------------------------------------------------- SIGTERM, for real
+
+def write_waiting_notebook(folder: Path) -> Path:
+    """A notebook that reports progress while a ``hold`` file exists (at most 120 s), then records how long
+    it waited; it writes its kernel's pid next to ``hold``. Built like tests/fixtures/make_notebooks.py."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    cells = [new_code_cell('hold = ""  # keep waiting while this file exists', metadata={"tags": ["parameters"]}),
+             new_code_cell('import os, time\nfrom pathlib import Path\nfrom zslab import progress\n'
+                           'Path(hold + ".pid").write_text(str(os.getpid()))\n'
+                           'ticks, deadline = 0, time.monotonic() + 120\n'
+                           'while Path(hold).exists() and time.monotonic() < deadline:\n'
+                           '    ticks += 1\n'
+                           '    progress.report("waiting for the test", ticks, None, unit="tick")\n'
+                           '    time.sleep(0.05)'),
+             new_code_cell('from zslab.records import record\nrecord("waited_ticks", ticks)')]
+    nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                            "language": "python"}, "language_info": {"name": "python"}})
+    nbformat.validate(nb)
+    folder.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, folder / "waiting.ipynb")
+    return folder
+
+
+def wait_for(condition, timeout_s: float, what: str, proc: subprocess.Popen = None, log: Path = None) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"the runner exited ({proc.returncode}) before {what}:\n"
+                                 + (log.read_text() if log else ""))
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}:\n"
+                                 + (log.read_text() if log else ""))
+        time.sleep(0.1)
+
+
+def test_sigterm_to_zslab_run_marks_the_notebook_interrupted_and_a_second_run_resumes(tmp_path):
+    nb_dir = write_waiting_notebook(tmp_path / "notebooks")
+    out, hold, log = tmp_path / "run", tmp_path / "hold", tmp_path / "stdout.txt"
+    hold.write_text("")
+    command = [sys.executable, "-m", "zslab", "run", "waiting", "--notebooks-dir", str(nb_dir), "--papers-dir",
+               str(nb_dir), "--out", str(out), "-p", "hold", str(hold)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]),
+                                                                     os.environ.get("PYTHONPATH")]))}
+    with open(log, "w") as stdout:
+        proc = subprocess.Popen(command, stdout=stdout, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
+        try:
+            # the kernel is in the waiting loop, and the runner shows its progress (non-TTY: a new line)
+            wait_for(lambda: "[1/1] waiting: waiting for the test, tick " in log.read_text(), 120,
+                     "the progress line", proc, log)
+            assert (out / "status" / "waiting.progress").is_file()
+            assert read_status(out, "waiting")["status"] == "running"
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    text = log.read_text()
+    assert proc.returncode == 143, text
+    assert "INTERRUPTED (received SIGTERM) after" in text and "interrupted by SIGTERM" in text
+    status = read_status(out, "waiting")
+    assert status["status"] == "interrupted" and status["error"]["ename"] == "Terminated"
+    assert status["ended"] >= status["started"] and status["duration_s"] > 0
+    assert not (out / "status" / "waiting.progress").exists()
+    kernel_pid = int((tmp_path / "hold.pid").read_text())
+
+    def kernel_gone() -> bool:
+        try:
+            os.kill(kernel_pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    wait_for(kernel_gone, 30, f"the kernel (pid {kernel_pid}) to end")
+    assert collect_results(out).status.tolist() == ["interrupted"]
+    assert "interrupted" in (out / "report.html").read_text()
+
+    hold.unlink()                                          # the same command again: resumes and finishes
+    again = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=180)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "[1/1] waiting ... done in " in again.stdout and "skipped" not in again.stdout
+    assert read_status(out, "waiting")["status"] == "done"
+    assert collect_results(out).metric.tolist() == ["waited_ticks"]

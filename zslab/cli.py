@@ -22,6 +22,9 @@ from .errors import InvalidChoiceError, ZslabError
 
 DEFAULT_OUT = Path("runs") / "latest"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+#: A batch stopped by SIGTERM exits as a shell reports a process killed by it (128 + 15), after marking
+#: the notebook it stopped ``interrupted`` and writing the report.
+EXIT_TERMINATED = 143
 
 
 class UsageError(ZslabError):
@@ -58,7 +61,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="run again notebooks already done with the same parameters")
     p.add_argument("--test-params", action="store_true",
                    help="apply each paper's test_parameters (fast settings) before the -p overrides")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="no per-cell progress bar")
+    p.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="no progress display: neither papermill's per-cell bar nor the line showing what a "
+                        "running notebook's long loops (training, encoding) are at, with their ETA")
 
     p = sub.add_parser("report", parents=[common], help="(re)write results.csv and report.html of a run folder")
     p.add_argument("dir", type=Path)
@@ -193,7 +198,7 @@ def build_overrides(ids: Sequence[str], cli_params: Sequence[Sequence[str]], tes
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .runner.execute import plan_runs, run_notebooks
+    from .runner.execute import Terminated, plan_runs, run_notebooks
     from .runner.report import write_report
 
     ids = _selected_ids(args)
@@ -211,7 +216,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
           + (f", interrupted after {len(results)} of {len(ids)}" if counts["interrupted"] else ""))
     print(f"report: {html_path}\nresults: {csv_path}")
     if counts["interrupted"]:
-        return EXIT_INTERRUPTED
+        stopped = [r for r in results if r.status == "interrupted"]
+        terminated = any((r.error or {}).get("ename") == Terminated.__name__ for r in stopped)
+        print(f"interrupted{' by SIGTERM' if terminated else ''}: run the same command again to resume "
+              f"(notebooks done with the same parameters are skipped)")
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
     return EXIT_FAILED if counts["failed"] or counts["missing asset"] else EXIT_OK
 
 

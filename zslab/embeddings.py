@@ -7,6 +7,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from . import progress as progress_channel
 from .cache import TensorCache
 from .models import LoadedModel
 
@@ -41,6 +42,9 @@ def image_features(model: LoadedModel, dataset, batch_size: int = 256, cache: Op
                               mininterval=2.0):
             feats.append(model.encode_image(images))
             labels.append(torch.as_tensor(y))
+            # published whatever ``progress`` says: `zslab run` shows it while the notebook runs
+            progress_channel.report(f"encoding {dataset.name}/{dataset.split}", len(feats), len(loader),
+                                    unit="batch")
         return {"features": torch.cat(feats), "labels": torch.cat(labels).long()}
 
     if not use_cache:

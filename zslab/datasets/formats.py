@@ -6,12 +6,14 @@ that small test files in the same formats load too. Every reader checks shapes a
 """
 from __future__ import annotations
 
+import builtins
 import gzip
+import importlib
 import pickle
 import struct
 import zlib
 from pathlib import Path
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, BinaryIO, Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -32,14 +34,90 @@ CIFAR10_FILES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["te
 CIFAR100_FILES = {"train": ["train"], "test": ["test"], "meta": "meta"}
 
 
+#: How pickle's protocol 2 may spell latin-1 when it rebuilds bytes (Python writes "latin1").
+_LATIN1_NAMES = frozenset({"latin1", "latin-1", "iso-8859-1", "iso8859-1"})
+#: Module names that Python 2 pickles use for what Python 3 keeps elsewhere.
+_MODULE_ALIASES = {"__builtin__": "builtins"}
+#: Builtins a CIFAR batch may name: Python 3 pickles rebuild empty bytes, bytearrays, sets and complex
+#: numbers through these; dicts, lists, str, bytes and ints need no global at all.
+_CIFAR_BUILTINS = frozenset({"bytes", "bytearray", "set", "frozenset", "complex"})
+#: numpy's array and scalar reconstruction, under numpy 1 (``numpy.core``) and numpy 2 (``numpy._core``)
+#: names; ``_frombuffer`` is what pickle protocol 5 uses for arrays.
+_CIFAR_NUMPY = frozenset({("numpy", "ndarray"), ("numpy", "dtype")}
+                         | {(f"numpy.{core}.multiarray", name) for core in ("core", "_core")
+                            for name in ("_reconstruct", "scalar")}
+                         | {(f"numpy.{core}.numeric", "_frombuffer") for core in ("core", "_core")})
+
+
+def _allowed_globals() -> List[str]:
+    """The globals a CIFAR pickle may name, for error messages."""
+    return (sorted(f"builtins.{n}" for n in _CIFAR_BUILTINS) + ["_codecs.encode (latin-1 only)"]
+            + sorted(f"{m}.{n}" for m, n in _CIFAR_NUMPY))
+
+
+def _numpy_global(module: str, name: str) -> Any:
+    """An allowed numpy global, from ``numpy._core`` where this numpy has it (numpy 2 warns on
+    ``numpy.core``), else from ``numpy.core`` (numpy 1)."""
+    if module == "numpy":
+        return getattr(np, name)
+    tail = module.split(".", 2)[2]                      # "multiarray" or "numeric"
+    for candidate in (f"numpy._core.{tail}", f"numpy.core.{tail}"):
+        try:
+            return getattr(importlib.import_module(candidate), name)
+        except (ImportError, AttributeError):
+            continue
+    raise DatasetFormatError(f"numpy {np.__version__} has neither numpy._core.{tail}.{name} nor "
+                             f"numpy.core.{tail}.{name}")
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """An unpickler that builds only what CIFAR python batches contain.
+
+    ``pickle.load`` calls whatever callable a file names, so a dataset folder from an untrusted source
+    could run code on load. This one resolves only the globals CIFAR-10/100 files need (numpy arrays and
+    scalars, a few builtins, and latin-1 ``_codecs.encode``, with which Python 3 pickles bytes at
+    protocol 2); any other global raises :class:`DatasetFormatError` before it is called.
+    """
+
+    def __init__(self, file: BinaryIO, path: Path) -> None:
+        super().__init__(file, encoding="bytes")       # Python 2 str -> bytes, as the CIFAR site's files
+        self.path = path
+
+    def find_class(self, module: str, name: str) -> Any:
+        canonical = _MODULE_ALIASES.get(module, module)
+        if canonical == "builtins" and name in _CIFAR_BUILTINS:
+            return getattr(builtins, name)
+        if (canonical, name) == ("_codecs", "encode"):
+            return self._latin1_encode
+        if (canonical, name) in _CIFAR_NUMPY:
+            return _numpy_global(canonical, name)
+        raise DatasetFormatError(
+            f"{self.path}: refusing to unpickle the global {canonical}.{name}: a CIFAR batch holds only dicts, "
+            f"lists, strings, numbers and numpy arrays, so this file is not one (or was tampered with); "
+            f"allowed globals: {', '.join(_allowed_globals())}")
+
+    def _latin1_encode(self, text: Any, encoding: str = "utf-8") -> bytes:
+        """``_codecs.encode`` as protocol-2 pickles of bytes use it: ``encode(str, "latin1")``, nothing else."""
+        if not isinstance(text, str) or str(encoding).lower().replace("_", "-") not in _LATIN1_NAMES:
+            raise DatasetFormatError(f"{self.path}: refusing _codecs.encode({type(text).__name__}, {encoding!r}): "
+                                     f"CIFAR pickles use it only to rebuild bytes from a latin-1 str")
+        return text.encode("latin-1")
+
+
 def read_cifar_pickle(path: Path) -> Dict[str, Any]:
-    """Unpickle a CIFAR file (written by Python 2: ``encoding="bytes"``); keys come back as ``str``."""
+    """Unpickle a CIFAR file (written by Python 2: ``encoding="bytes"``); keys come back as ``str``.
+
+    Uses :class:`_CifarUnpickler`: a file naming any global other than numpy's array reconstruction and a
+    few builtins raises :class:`DatasetFormatError` without running it.
+    """
     path = Path(path)
     try:
         with open(path, "rb") as f:
-            raw = pickle.load(f, encoding="bytes")
+            raw = _CifarUnpickler(f, path).load()
+    except DatasetFormatError:
+        raise
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError,
-            IndexError) as e:
+            LookupError) as e:                      # LookupError: IndexError, KeyError (bad memo, stack)
         raise DatasetFormatError(f"{path}: not a readable CIFAR pickle ({type(e).__name__}: {e})") from e
     if not isinstance(raw, dict):
         raise DatasetFormatError(f"{path}: expected a pickled dict, got {type(raw).__name__}")

@@ -4,12 +4,15 @@ Layout of a run folder ``out_dir``::
 
     notebooks/<id>.ipynb        the executed notebook (papermill output, also on failure)
     records/<id>.json           what the notebook recorded (zslab.records), figures under records/figures/<id>/
-    status/<id>.json            running | done | failed, with parameters, their hash, provenance and error
+    status/<id>.json            running | done | failed | missing asset | interrupted, with parameters,
+                                their hash, provenance and error
+    status/<id>.progress        while it runs: the latest state its long loops publish (zslab.progress)
 
 Every overrides set is validated for every notebook before the first one runs. A notebook whose status
 is ``done`` with the same parameter hash (parameters + mode) and the same notebook file, and whose
-records file exists, is not run again; anything else (``running`` left by an interrupted run,
-``failed``, other parameters) is run again from scratch, its old records deleted first.
+records file exists, is not run again; anything else (``interrupted`` by Ctrl-C or SIGTERM, ``running``
+left by a killed run, ``failed``, other parameters) is run again from scratch, its old records deleted
+first.
 """
 from __future__ import annotations
 
@@ -17,7 +20,9 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import sys
+import threading
 import time
 import traceback
 from contextlib import contextmanager
@@ -27,6 +32,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, TextIO
 
 from .. import papers as papers_mod
+from .. import progress as progress_mod
 from ..errors import InvalidChoiceError, check_choice
 from ..io import atomic_write_json
 from ..provenance import git_revision, package_versions
@@ -75,9 +81,11 @@ class _Plan:
 
 
 def run_paths(out_dir: str | os.PathLike, notebook: str) -> Dict[str, Path]:
+    """Where a notebook's outputs go in a run folder; ``progress`` exists only while the notebook runs."""
     out = Path(out_dir)
     return {"status": out / "status" / f"{notebook}.json", "records": out / "records" / f"{notebook}.json",
-            "figures": out / "records" / "figures" / notebook, "output": out / "notebooks" / f"{notebook}.ipynb"}
+            "figures": out / "records" / "figures" / notebook, "output": out / "notebooks" / f"{notebook}.ipynb",
+            "progress": out / "status" / f"{notebook}.progress"}
 
 
 def read_status(out_dir: str | os.PathLike, notebook: str) -> Optional[Dict[str, Any]]:
@@ -161,28 +169,62 @@ def run_notebooks(ids: Sequence[str], out_dir: str | os.PathLike,
     values may be :class:`~zslab.runner.params.CliString` to be parsed. ``mode`` is ``offline`` (sets
     ``ZSLAB_OFFLINE=1`` for the kernel) or ``real`` (leaves ``ZSLAB_OFFLINE`` as it is in this process);
     it is also passed as the parameter ``mode`` to notebooks that have one. A failing notebook does not
-    stop the batch; a KeyboardInterrupt stops it, leaving the current notebook's status ``running``
-    (its result says ``interrupted``) so that the next run with ``resume`` runs it again.
+    stop the batch. A KeyboardInterrupt, or SIGTERM (turned into :class:`Terminated` while the batch runs,
+    when called from the main thread), stops it: the current notebook's kernel is shut down, its status
+    is written as ``interrupted`` (with end time and duration) and the next run with ``resume`` runs it
+    again. ``progress`` shows papermill's per-cell bar and, while a notebook runs, the latest state its
+    long loops publish through :mod:`zslab.progress` (``$ZSLAB_PROGRESS``, see :func:`run_paths`).
+    """
+    stream = stream or sys.stdout
+    out_dir = Path(out_dir).absolute()               # papermill changes the working folder while it runs
+    plans = plan_runs(ids, overrides, mode, notebooks_dir, papers_dir)   # every notebook, before any runs
+    provenance = {"git_revision": git_revision(), "versions": package_versions()}
+    results: List[NotebookResult] = []
+    with _sigterm_as_interrupt():
+        current: Optional[_Plan] = None
+        try:
+            for i, plan in enumerate(plans, 1):
+                current = plan
+                results.append(_run_one(plan, f"[{i}/{len(plans)}] {plan.notebook}", out_dir, mode, resume,
+                                         progress, provenance, stream))
+                current = None
+                if results[-1].status == STATUS_INTERRUPTED:
+                    break
+        except KeyboardInterrupt as exc:            # outside _run_one's own handling (between notebooks)
+            if current is not None:
+                paths = run_paths(out_dir, current.notebook)
+                results.append(NotebookResult(notebook=current.notebook, status=STATUS_INTERRUPTED,
+                                              parameters=current.parameters, param_hash=current.param_hash,
+                                              error=_interrupt_error(exc), status_path=paths["status"],
+                                              records_path=paths["records"], output_path=paths["output"]))
+            stream.write(f"\nINTERRUPTED ({_interrupt_error(exc)['evalue']}) between notebooks\n")
+            stream.flush()
+    return results
+
+
+def _run_one(plan: _Plan, label: str, out_dir: Path, mode: str, resume: bool, progress: bool,
+             provenance: Mapping[str, Any], stream: TextIO) -> NotebookResult:
+    """Run (or skip, if done earlier with the same parameters) one notebook and write its status file.
+
+    A KeyboardInterrupt while the notebook runs is caught here and recorded; one before its status file
+    says ``running`` (while deciding to skip it) is caught and returned the same way, its status untouched.
     """
     import papermill
 
-    stream = stream or sys.stdout
-    plans = plan_runs(ids, overrides, mode, notebooks_dir, papers_dir)   # every notebook, before any runs
-    revision, versions = git_revision(), package_versions()
-    results: List[NotebookResult] = []
-    for i, plan in enumerate(plans, 1):
-        paths = run_paths(out_dir, plan.notebook)
-        stream.write(f"[{i}/{len(plans)}] {plan.notebook} ... ")
+    paths = run_paths(out_dir, plan.notebook)
+    base = dict(notebook=plan.notebook, parameters=plan.parameters, param_hash=plan.param_hash,
+                status_path=paths["status"], records_path=paths["records"], output_path=paths["output"])
+    status: Optional[Dict[str, Any]] = None
+    t0 = time.monotonic()
+    try:
+        stream.write(f"{label} ... ")
         stream.flush()
-        base = dict(notebook=plan.notebook, parameters=plan.parameters, param_hash=plan.param_hash,
-                    status_path=paths["status"], records_path=paths["records"], output_path=paths["output"])
         old = read_status(out_dir, plan.notebook) if resume else None
         if (old and old.get("status") == STATUS_DONE and old.get("param_hash") == plan.param_hash
                 and old.get("notebook_sha256") == plan.notebook_sha256 and paths["records"].is_file()):
-            results.append(NotebookResult(status=STATUS_DONE, duration_s=old.get("duration_s"), skipped=True, **base))
             stream.write("done earlier with the same parameters, skipped (--no-resume runs it again)\n")
             stream.flush()
-            continue
+            return NotebookResult(status=STATUS_DONE, duration_s=old.get("duration_s"), skipped=True, **base)
 
         paths["records"].unlink(missing_ok=True)                      # never report a half run's records
         shutil.rmtree(paths["figures"], ignore_errors=True)
@@ -191,46 +233,119 @@ def run_notebooks(ids: Sequence[str], out_dir: str | os.PathLike,
                   "notebook_sha256": plan.notebook_sha256, "input": str(plan.input_path),
                   "output_notebook": os.path.relpath(paths["output"], out_dir),
                   "records": os.path.relpath(paths["records"], out_dir), "paper": plan.paper,
-                  "git_revision": revision, "versions": versions, "started": _now(), "ended": None,
+                  **provenance, "started": _now(), "ended": None,
                   "duration_s": None, "error": None, "pid": os.getpid()}
         atomic_write_json(paths["status"], status)
         paths["output"].parent.mkdir(parents=True, exist_ok=True)
         env = {"ZSLAB_RECORDS": str(paths["records"].resolve()), "ZSLAB_NOTEBOOK": plan.notebook,
+               progress_mod.ENV_VAR: str(paths["progress"]),
                "PYTHONPATH": os.pathsep.join(p for p in (str(_REPO_ROOT), os.environ.get("PYTHONPATH")) if p)}
         if mode == "offline":
             env["ZSLAB_OFFLINE"] = "1"
         t0 = time.monotonic()
         try:
-            with _environ(env):
+            with _environ(env), _showing_progress(paths["progress"], stream, label, f"{label} ... ", progress):
                 papermill.execute_notebook(str(plan.input_path), str(paths["output"]), parameters=plan.passed,
                                            kernel_name=KERNEL, progress_bar=progress,
                                            cwd=str(plan.input_path.parent))
-        except KeyboardInterrupt:
-            duration = round(time.monotonic() - t0, 1)
-            results.append(NotebookResult(status=STATUS_INTERRUPTED, duration_s=duration, **base))
-            stream.write(f"INTERRUPTED after {duration:.1f} s (status left as 'running'; "
-                         "run again to resume)\n")
-            stream.flush()
-            break
         except Exception as exc:                                      # the batch goes on
             duration = round(time.monotonic() - t0, 1)
             error = describe_error(exc)
             state = STATUS_MISSING_ASSET if error["ename"] in MISSING_ASSET_ERRORS else STATUS_FAILED
             status.update(status=state, ended=_now(), duration_s=duration, error=error)
             atomic_write_json(paths["status"], status)
-            results.append(NotebookResult(status=state, duration_s=duration, error=error, **base))
             stream.write(f"{state.upper()}: {error['ename']}: {_one_line(error['evalue'])} (after {duration:.1f} s)\n")
-        else:
-            duration = round(time.monotonic() - t0, 1)
-            if not paths["records"].is_file():                        # recorded nothing: say so explicitly
-                atomic_write_json(paths["records"], {"format": RECORDS_FORMAT, "notebook": plan.notebook,
-                                                     "metrics": [], "figures": [], "verdicts": []})
-            status.update(status=STATUS_DONE, ended=_now(), duration_s=duration)
-            atomic_write_json(paths["status"], status)
-            results.append(NotebookResult(status=STATUS_DONE, duration_s=duration, **base))
-            stream.write(f"done in {duration:.1f} s\n")
+            stream.flush()
+            return NotebookResult(status=state, duration_s=duration, error=error, **base)
+        duration = round(time.monotonic() - t0, 1)
+        if not paths["records"].is_file():                            # recorded nothing: say so explicitly
+            atomic_write_json(paths["records"], {"format": RECORDS_FORMAT, "notebook": plan.notebook,
+                                                 "metrics": [], "figures": [], "verdicts": []})
+        status.update(status=STATUS_DONE, ended=_now(), duration_s=duration)
+        atomic_write_json(paths["status"], status)
+        stream.write(f"done in {duration:.1f} s\n")
         stream.flush()
-    return results
+        return NotebookResult(status=STATUS_DONE, duration_s=duration, **base)
+    except KeyboardInterrupt as exc:
+        duration = round(time.monotonic() - t0, 1)
+        error = _interrupt_error(exc)
+        if status is not None:
+            status.update(status=STATUS_INTERRUPTED, ended=_now(), duration_s=duration, error=error)
+            atomic_write_json(paths["status"], status)
+            stream.write(f"INTERRUPTED ({error['evalue']}) after {duration:.1f} s; status '{STATUS_INTERRUPTED}', "
+                         "run again to resume\n")
+        else:
+            stream.write(f"INTERRUPTED ({error['evalue']}) before it started; status file unchanged\n")
+        stream.flush()
+        return NotebookResult(status=STATUS_INTERRUPTED, duration_s=duration, error=error, **base)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived while a batch ran: it stops the batch the way Ctrl-C does.
+
+    A KeyboardInterrupt subclass so that papermill and nbclient unwind exactly as for Ctrl-C (shutting
+    the kernel down on the way), and callers that catch KeyboardInterrupt catch it too.
+    """
+
+
+def _interrupt_error(exc: BaseException) -> Dict[str, Any]:
+    """The ``error`` entry of an interrupted notebook: which interrupt it was, in the status file's shape."""
+    reason = str(exc) if isinstance(exc, Terminated) and str(exc) else "KeyboardInterrupt (Ctrl-C)"
+    return {"ename": type(exc).__name__, "evalue": reason, "cell_index": None, "source_excerpt": "",
+            "traceback": ""}
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Raise :class:`Terminated` on SIGTERM while the block runs, then restore the previous handler.
+
+    ``kill``, a job scheduler's stop and a container shutdown send SIGTERM; by default it kills the
+    runner on the spot, leaving the notebook's status ``running`` and its kernel orphaned. Only the first
+    SIGTERM raises: repeats while the batch winds down are ignored, so that they cannot cut the status write
+    or the kernel's shutdown short (a supervisor that cannot wait sends SIGKILL). Python installs signal
+    handlers only in the main thread: called from another thread, this changes nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    received: List[int] = []
+
+    def _raise(signum: int, frame: Any) -> None:
+        if received:                      # already stopping: let the status be written and the kernel shut down
+            return
+        received.append(signum)
+        raise Terminated(f"received {signal.Signals(signum).name}")
+
+    previous = signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+#: How often the runner reads a running notebook's progress file, and how often it may write a new
+#: progress line when its stream is not a terminal (a log file); module-level so tests can shorten them.
+PROGRESS_POLL_S = 2.0
+PROGRESS_LINE_EVERY_S = 30.0
+
+
+@contextmanager
+def _showing_progress(path: Path, stream: TextIO, prefix: str, resume_text: str, enabled: bool) -> Iterator[None]:
+    """While the block runs, show the notebook's progress file on ``stream`` (if ``enabled``); remove the
+    file before (a stale one from a killed run must not be shown) and after (the state is over)."""
+    path.unlink(missing_ok=True)
+    poller = None
+    if enabled:
+        poller = progress_mod.ProgressPoller(path, stream, prefix, resume_text, interval_s=PROGRESS_POLL_S,
+                                             line_every_s=PROGRESS_LINE_EVERY_S)
+        poller.start()
+    try:
+        yield
+    finally:
+        if poller is not None:
+            poller.stop()
+        path.unlink(missing_ok=True)
 
 
 def describe_error(exc: BaseException) -> Dict[str, Any]:
