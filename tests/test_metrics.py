@@ -346,8 +346,8 @@ def test_student_t_ppf_known_values():
 def test_across_seeds_hand_computation():
     out = across_seeds([0.71, 0.73, 0.72])
     # mean 0.72, sd 0.01, sem 0.01/sqrt(3), t(0.975, 2) = 4.3027 -> half-width 0.024841
-    assert set(out) == {"mean", "low", "high", "n"}
-    assert out["n"] == 3
+    assert set(out) == {"mean", "low", "high", "half_width", "n"}
+    assert out["n"] == 3 and out["half_width"] == pytest.approx(0.024841, abs=1e-5)
     assert out["mean"] == pytest.approx(0.72)
     assert out["low"] == pytest.approx(0.72 - 0.024841, abs=1e-5)
     assert out["high"] == pytest.approx(0.72 + 0.024841, abs=1e-5)
@@ -356,8 +356,11 @@ def test_across_seeds_hand_computation():
     assert across_seeds(torch.tensor([1.0, 3.0]))["high"] == pytest.approx(2 + 12.7062, abs=1e-3)
 
 
-def test_across_seeds_single_value_is_degenerate():
-    assert across_seeds([0.8]) == {"mean": 0.8, "low": 0.8, "high": 0.8, "n": 1}
+def test_across_seeds_single_value_has_no_interval():
+    """One seed says nothing about the spread between seeds: no interval, never a zero-width one."""
+    out = across_seeds([0.8])
+    assert out["mean"] == 0.8 and out["n"] == 1
+    assert math.isnan(out["low"]) and math.isnan(out["high"]) and math.isnan(out["half_width"])
 
 
 def test_across_seeds_bad_input():

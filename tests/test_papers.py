@@ -119,3 +119,46 @@ def test_repo_paper_is_valid_and_has_its_notebook(paper_id):
     paper = papers.get_paper(paper_id, repo / "data" / "papers")
     nb = papers.notebook_path(paper_id, repo / "notebooks")
     validate_overrides(notebook_parameters(nb), paper.test_parameters, paper_id)
+
+
+# -------------------------------------------------------------------- targets matched to our numbers
+
+def test_target_and_expected_fields_parse_and_validate(tmp_path):
+    text = GOOD.format(id="p1").replace(
+        '  - {metric: top1, value: 76.2, unit: "%", setting: ImageNet, source: "Table 2"}',
+        '  - {metric: gain, labels: {comparison: a − b}, value: 1.3, unit: pt, scale: 100, tolerance: 0.5,\n'
+        '     compare: effect, source: "Sec. 3"}') + (
+        'related_arxiv: ["2203.05557"]\nexpected:\n  - {metric: top1, labels: {head: x}, value: 0.5, tolerance: 0.02}\n')
+    paper = papers.load_paper(write(tmp_path, text))
+    t = paper.targets[0]
+    assert t.labels == {"comparison": "a − b"} and t.scale == 100 and t.tolerance == 0.5 and t.compare == "effect"
+    assert paper.related_arxiv == ["2203.05557"]
+    assert paper.expected[0].value == 0.5 and paper.expected[0].labels == {"head": "x"}
+    with pytest.raises(PaperMetadataError, match="compare.*'levels'"):
+        papers.load_paper(write(tmp_path, text.replace("compare: effect", "compare: levels"), "p1"))
+    with pytest.raises(PaperMetadataError, match=r"expected\[0\].tolerance"):
+        papers.load_paper(write(tmp_path, text.replace(", tolerance: 0.02}", "}"), "p1"))
+    with pytest.raises(PaperMetadataError, match="related_arxiv"):
+        papers.load_paper(write(tmp_path, text.replace('["2203.05557"]', "[2203.05557]"), "p1"))
+
+
+def test_targets_are_compared_as_the_mode_allows():
+    from zslab.runner.targets import compare_target
+
+    metrics = [{"metric": "gain", "value": 0.02, "ci_low": 0.01, "ci_high": 0.03, "seed": None,
+                "labels": {"comparison": "a − b"}},
+               {"metric": "gain", "value": 0.5, "ci_low": None, "ci_high": None, "seed": 0,
+                "labels": {"comparison": "a − b"}}]
+    effect = {"metric": "gain", "labels": {"comparison": "a − b"}, "value": 1.3, "scale": 100, "tolerance": 0.5}
+    off = compare_target(effect, metrics, "offline")
+    assert off["ours"] == pytest.approx(2.0) and off["ours_low"] == pytest.approx(1.0)   # the across-seed row
+    assert off["comparison"].startswith("same direction") and "resolved" in off["comparison"]
+    real = compare_target(effect, metrics, "real")
+    assert real["comparison"].startswith("outside tolerance")
+    assert compare_target({**effect, "tolerance": 1.0}, metrics, "real")["comparison"].startswith("within tolerance")
+    level = compare_target({**effect, "compare": "level"}, metrics, "offline")
+    assert "real mode only" in level["comparison"]
+    missing = compare_target({**effect, "labels": {"comparison": "c − d"}}, metrics, "offline")
+    assert missing["ours"] is None and missing["comparison"] == "not measured in this run"
+    opposite = compare_target({**effect, "value": -1.0}, metrics, "offline")
+    assert opposite["comparison"].startswith("opposite direction")

@@ -14,7 +14,6 @@ import pytest  # noqa: E402
 import zslab.records as records  # noqa: E402
 from zslab.errors import InvalidChoiceError  # noqa: E402
 from zslab.io import atomic_write, atomic_write_json, atomic_write_text  # noqa: E402
-from zslab.verdicts import describe_interval, improvement_verdict  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -108,7 +107,8 @@ def test_record_verdict(tmp_path):
     path = tmp_path / "nb.json"
     records.reset(path)
     records.record_verdict("A beats B", "reproduced", "mean +3 pt")
-    assert read(path)["verdicts"] == [{"claim": "A beats B", "status": "reproduced", "evidence": "mean +3 pt"}]
+    assert read(path)["verdicts"] == [{"claim": "A beats B", "status": "reproduced", "evidence": "mean +3 pt",
+                                         "estimate": None}]
     with pytest.raises(InvalidChoiceError) as err:
         records.record_verdict("A beats B", "confirmed", "")
     msg = str(err.value)
@@ -149,29 +149,21 @@ def test_load_records_rejects_an_unknown_format(tmp_path):
 
 # ------------------------------------------------------------------------------------------ verdicts
 
-def test_improvement_verdicts():
-    status, stats = improvement_verdict([0.05, 0.06, 0.055, 0.052])
-    assert status == "reproduced" and stats["low"] > 0 and stats["n"] == 4
-    assert stats["mean"] == pytest.approx(0.05425)
-    status, stats = improvement_verdict([-0.05, -0.06, -0.055])
-    assert status == "not reproduced" and stats["high"] < 0
-    status, stats = improvement_verdict([0.1, -0.08, 0.03])
-    assert status == "inconclusive" and stats["low"] < 0 < stats["high"]
-    status, stats = improvement_verdict([0.2])
-    assert status == "inconclusive" and stats["n"] == 1
-    assert all(s in records.VERDICTS for s in ("reproduced", "not reproduced", "inconclusive"))
+def test_a_nan_interval_is_recorded_as_no_interval(tmp_path):
+    rec = records.Recorder(tmp_path / "r.json", "nb")
+    row = rec.metric("top1", 0.5, interval=(float("nan"), float("nan")))
+    assert row["ci_low"] is None and row["ci_high"] is None
 
 
-def test_verdict_depends_on_the_interval_not_just_the_sign_of_the_mean():
-    # positive mean, but too noisy over 3 seeds for a 95% interval above 0
-    status, stats = improvement_verdict([0.30, -0.05, 0.01])
-    assert stats["mean"] > 0 and status == "inconclusive"
-
-
-def test_describe_interval():
-    _, stats = improvement_verdict([0.05, 0.06, 0.055])
-    text = describe_interval(stats)
-    assert text.startswith("mean +5.5 pt, 3 seeds, 95% interval [")
+def test_verdict_records_its_estimate_with_the_half_width(tmp_path):
+    rec = records.Recorder(tmp_path / "r.json", "nb")
+    rec.verdict("A beats B", "inconclusive", "evidence", estimate={"mean": 0.01, "low": -0.02, "high": 0.04,
+                                                                  "half_width": 0.03, "n": 5, "method": "t"})
+    saved = records.load_records(tmp_path / "r.json")["verdicts"][0]
+    assert saved["estimate"]["half_width"] == 0.03 and saved["estimate"]["n"] == 5
+    rec.verdict("one seed", "inconclusive", "no interval", estimate={"mean": 0.1, "low": float("nan"),
+                                                                     "high": float("nan"), "half_width": float("nan")})
+    assert records.load_records(tmp_path / "r.json")["verdicts"][1]["estimate"]["half_width"] is None
 
 
 # ------------------------------------------------------------------------------------------ atomic writes

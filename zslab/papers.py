@@ -8,9 +8,20 @@ Each file describes the paper claim its notebook reproduces::
     claim: Prompt ensembling raises zero-shot accuracy over the bare class name.
     mirrors: Figure 4
     family: training-free zero-shot
+    related_arxiv: ["2203.05557"]          # optional: other papers whose claim the notebook also checks
     targets:                               # the paper's own numbers, shown beside ours, never as ours
-      - {metric: top1_gain, value: 5.0, unit: "pp", setting: "ImageNet, ViT-L/14", source: "Fig. 4"}
+      - metric: gain                       # the recorded metric this number corresponds to ...
+        labels: {comparison: ensemble}     # ... and the labels that pick its row (the across-seed row)
+        value: 5.0
+        unit: pt
+        scale: 100                         # ours × scale is in the paper's unit (fractions → points)
+        tolerance: 1.0                     # real mode: |ours − paper| <= tolerance counts as a match
+        compare: effect                    # effect: offline compares direction and size; level: real mode only
+        setting: "ImageNet, ViT-L/14"
+        source: "Fig. 4"
     test_parameters: {n_eval: 64}          # overrides the tests use for a fast run ({} if none)
+    expected:                              # numbers the test parameters give, pinned for the tests
+      - {metric: top1, labels: {head: ensemble}, value: 0.52, tolerance: 0.03}
     notes: optional free text
 
 Where things are looked up (first match wins):
@@ -21,10 +32,11 @@ Where things are looked up (first match wins):
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Union
 
 import yaml
 
@@ -34,9 +46,12 @@ from .errors import InvalidChoiceError, ZslabError
 PathLike = Union[str, "os.PathLike[str]"]
 
 REQUIRED_FIELDS = ("id", "title", "arxiv", "claim", "mirrors", "family", "targets", "test_parameters")
-OPTIONAL_FIELDS = ("notes",)
+OPTIONAL_FIELDS = ("notes", "related_arxiv", "expected")
 TARGET_REQUIRED = ("metric", "value", "source")
-TARGET_OPTIONAL = ("unit", "setting")
+TARGET_OPTIONAL = ("unit", "setting", "labels", "scale", "tolerance", "compare")
+TARGET_COMPARE = ("effect", "level")
+EXPECTED_REQUIRED = ("metric", "value", "tolerance")
+EXPECTED_OPTIONAL = ("labels",)
 
 
 class PaperMetadataError(ZslabError, ValueError):
@@ -45,13 +60,33 @@ class PaperMetadataError(ZslabError, ValueError):
 
 @dataclass(frozen=True)
 class Target:
-    """A number the paper reports (with where it reports it). A target, never a measurement of ours."""
+    """A number the paper reports (with where it reports it). A target, never a measurement of ours.
+
+    ``metric`` and ``labels`` name the recorded number of ours it corresponds to; ``scale`` converts ours
+    into the paper's unit; ``tolerance`` (in the paper's unit) is how close a real-mode run must come to
+    count as matching it; ``compare`` says whether an offline run can be compared at all: ``effect`` (a
+    gain: its direction and size are compared) or ``level`` (an accuracy of the real setting: real mode only).
+    """
 
     metric: str
     value: Any
     source: str
     unit: str = ""
     setting: str = ""
+    labels: Dict[str, Any] = field(default_factory=dict)
+    scale: float = 1.0
+    tolerance: Optional[float] = None
+    compare: str = "effect"
+
+
+@dataclass(frozen=True)
+class Expected:
+    """A number the notebook gives at its test parameters, pinned so that the tests notice a change."""
+
+    metric: str
+    value: float
+    tolerance: float
+    labels: Dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -65,6 +100,8 @@ class Paper:
     targets: List[Target] = field(default_factory=list)
     test_parameters: Dict[str, Any] = field(default_factory=dict)
     notes: str = ""
+    related_arxiv: List[str] = field(default_factory=list)
+    expected: List[Expected] = field(default_factory=list)
     path: Optional[Path] = None
 
     @property
@@ -179,8 +216,44 @@ def load_paper(path: PathLike) -> Paper:
         for key in TARGET_REQUIRED:
             if t.get(key) is None or t.get(key) == "":
                 raise fail(f"{where}.{key}", "missing (the paper's number needs metric, value and source)")
+        labels = t.get("labels") or {}
+        if not isinstance(labels, dict):
+            raise fail(f"{where}.labels", f"must be a mapping of label name to value, got {labels!r}")
+        compare = t.get("compare", "effect")
+        if compare not in TARGET_COMPARE:
+            raise fail(f"{where}.compare", f"unknown value {compare!r}; valid: {', '.join(TARGET_COMPARE)}")
         targets.append(Target(metric=str(t["metric"]), value=t["value"], source=str(t["source"]),
-                              unit=str(t.get("unit") or ""), setting=str(t.get("setting") or "")))
+                              unit=str(t.get("unit") or ""), setting=str(t.get("setting") or ""), labels=dict(labels),
+                              scale=_number(t.get("scale", 1.0), f"{where}.scale", fail),
+                              tolerance=None if t.get("tolerance") is None
+                              else _number(t["tolerance"], f"{where}.tolerance", fail), compare=compare))
+    related = data.get("related_arxiv") or []
+    if not isinstance(related, list) or not all(isinstance(a, str) and a.strip() for a in related):
+        raise fail("related_arxiv", f"must be a list of quoted arXiv ids, e.g. [\"2203.05557\"], got {related!r}")
+    expected = []
+    for i, x in enumerate(data.get("expected") or []):
+        where = f"expected[{i}]"
+        if not isinstance(x, dict):
+            raise fail(where, "must be a mapping {metric, labels, value, tolerance}")
+        bad = sorted(set(x) - set(EXPECTED_REQUIRED) - set(EXPECTED_OPTIONAL))
+        if bad:
+            raise fail(f"{where}.{bad[0]}", f"unknown field; valid: {', '.join(EXPECTED_REQUIRED + EXPECTED_OPTIONAL)}")
+        for key in EXPECTED_REQUIRED:
+            if x.get(key) is None:
+                raise fail(f"{where}.{key}", "missing (a pinned number needs metric, value and tolerance)")
+        expected.append(Expected(str(x["metric"]), _number(x["value"], f"{where}.value", fail),
+                                 _number(x["tolerance"], f"{where}.tolerance", fail), dict(x.get("labels") or {})))
     return Paper(id=data["id"], title=data["title"].strip(), arxiv=data["arxiv"].strip(),
                  claim=data["claim"].strip(), mirrors=data["mirrors"].strip(), family=data["family"].strip(),
-                 targets=targets, test_parameters=dict(data["test_parameters"]), notes=notes.strip(), path=path)
+                 targets=targets, test_parameters=dict(data["test_parameters"]), notes=notes.strip(),
+                 related_arxiv=[a.strip() for a in related], expected=expected, path=path)
+
+
+def _number(value: Any, where: str, fail: Callable[[str, str], Exception]) -> float:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise fail(where, f"must be a number, got {value!r}") from None
+    if not math.isfinite(out):
+        raise fail(where, f"must be finite, got {value!r}")
+    return out

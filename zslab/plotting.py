@@ -1,9 +1,14 @@
-"""Figures in one house style (seaborn), so every notebook's plots read alike in the report."""
+"""Figures in one house style (seaborn), so every notebook's plots read alike in the report.
+
+Notebooks draw nothing by hand: they call these functions, which return the figure for
+:func:`zslab.records.record_figure` (and for display, as the last value of a cell).
+"""
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
 
@@ -12,27 +17,72 @@ def set_style() -> None:
     sns.set_theme(style="whitegrid", context="notebook", palette="colorblind")
 
 
+def panels(n: int, width: float = 5.5, height: float = 4.0, sharey: bool = False) -> Tuple[plt.Figure, np.ndarray]:
+    """A row of ``n`` axes in the house style."""
+    set_style()
+    fig, axes = plt.subplots(1, n, figsize=(width * n, height), squeeze=False, sharey=sharey)
+    return fig, axes[0]
+
+
 def bars_with_seeds(per_seed: pd.DataFrame, x: str, y: str, order: Optional[Sequence[str]] = None,
                     summary: Optional[pd.DataFrame] = None, chance: Optional[float] = None,
-                    ax: Optional[plt.Axes] = None, ylabel: Optional[str] = None, title: str = "") -> plt.Axes:
-    """Bars of the across-seed mean with its interval (``summary`` with columns x, mean, low, high) and
-    one dot per seed on top: readers see both the effect and its spread."""
+                    ax: Optional[plt.Axes] = None, ylabel: Optional[str] = None, title: str = "",
+                    hue: Optional[str] = None, hue_order: Optional[Sequence[str]] = None,
+                    zero_line: bool = False) -> plt.Axes:
+    """Bars of the across-seed mean with its interval (``summary``: columns x[, hue], mean, low, high) and
+    one dot per seed on top, optionally grouped by ``hue``: readers see both the effect and its spread."""
     set_style()
-    ax = ax or plt.subplots(figsize=(5.5, 4))[1]
+    ax = ax if ax is not None else plt.subplots(figsize=(5.5, 4))[1]
     order = list(order or per_seed[x].unique())
-    if summary is not None:
-        s = summary.set_index(x).loc[order]
-        ax.bar(range(len(order)), s["mean"], color=sns.color_palette("colorblind", len(order)), alpha=0.75)
-        ax.errorbar(range(len(order)), s["mean"], yerr=[s["mean"] - s["low"], s["high"] - s["mean"]],
-                    fmt="none", ecolor="black", capsize=5, lw=1.2)
-    for i, name in enumerate(order):
-        vals = per_seed.loc[per_seed[x] == name, y]
-        ax.scatter([i] * len(vals), vals, color="black", s=18, zorder=3)
+    hues = list(hue_order or (per_seed[hue].unique() if hue else [None]))
+    width = 0.8 / len(hues)
+    colors = sns.color_palette("colorblind", max(len(hues), len(order)) if hue else len(order))
+    for j, h in enumerate(hues):
+        offset = (j - (len(hues) - 1) / 2) * width
+        rows = per_seed if h is None else per_seed[per_seed[hue] == h]
+        xs = np.arange(len(order)) + offset
+        if summary is not None:
+            s = summary if h is None else summary[summary[hue] == h]
+            s = s.set_index(x).reindex(order)
+            ax.bar(xs, s["mean"], width=width * 0.95, alpha=0.75, label=None if h is None else str(h),
+                   color=colors[j] if hue else colors[:len(order)])
+            has = s["low"].notna()
+            ax.errorbar(xs[has.to_numpy()], s["mean"][has], yerr=[(s["mean"] - s["low"])[has], (s["high"] - s["mean"])[has]],
+                        fmt="none", ecolor="black", capsize=4, lw=1.1)
+        for i, name in enumerate(order):
+            vals = rows.loc[rows[x] == name, y]
+            ax.scatter([xs[i]] * len(vals), vals, color="black", s=14, zorder=3)
     if chance is not None:
         ax.axhline(chance, ls="--", color="gray", lw=1)
         ax.text(len(order) - 0.5, chance, " chance", va="bottom", ha="right", color="gray", fontsize=9)
+    if zero_line:
+        ax.axhline(0, color="black", lw=0.8)
     ax.set_xticks(range(len(order)))
-    ax.set_xticklabels(order)
+    ax.set_xticklabels(order, rotation=0 if max(len(str(o)) for o in order) < 14 else 15)
     ax.set_ylabel(ylabel or y)
-    ax.set_title(title)
+    ax.set_xlabel("")
+    ax.set_title(title, fontsize=10)
+    if hue:
+        ax.legend(fontsize=8, title=hue, title_fontsize=8)
     return ax
+
+
+def line_with_intervals(summary: pd.DataFrame, x: str, hue: Optional[str] = None, ax: Optional[plt.Axes] = None,
+                        ylabel: str = "", title: str = "", logx: bool = False) -> plt.Axes:
+    """Mean (``mean``) against ``x`` with a shaded interval (``low``, ``high``), one line per ``hue``."""
+    set_style()
+    ax = ax if ax is not None else plt.subplots(figsize=(5.5, 4))[1]
+    for name, g in (summary.groupby(hue, sort=False) if hue else [(None, summary)]):
+        g = g.sort_values(x)
+        ax.plot(g[x], g["mean"], marker="o", label=None if name is None else str(name))
+        if g["low"].notna().any():
+            ax.fill_between(g[x], g["low"], g["high"], alpha=0.2)
+    if logx:
+        ax.set_xscale("log")
+    ax.set_xlabel(x)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    if hue:
+        ax.legend(fontsize=8)
+    return ax
+

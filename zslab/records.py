@@ -10,7 +10,8 @@ File format (``RECORDS_FORMAT`` = 1)::
     {"format": 1, "notebook": "...",
      "metrics":  [{"metric", "value", "ci_low", "ci_high", "seed", "labels": {...}}],
      "figures":  [{"name", "path" (relative to the records file), "caption"}],
-     "verdicts": [{"claim", "status", "evidence"}]}
+     "verdicts": [{"claim", "status", "evidence", "estimate": {"mean", "low", "high", "half_width", "n",
+                   "method", "level"} or null}]}
 """
 from __future__ import annotations
 
@@ -50,6 +51,8 @@ class Recorder:
         if not math.isfinite(value):
             raise ValueError(f"metric {metric!r} is not finite: {value}")
         lo, hi = (None, None) if interval is None else (float(interval[0]), float(interval[1]))
+        if lo is not None and math.isnan(lo) and math.isnan(hi):
+            lo, hi = None, None  # no interval (e.g. a single seed): recorded as none, never as zero width
         if lo is not None and not (lo <= hi):
             raise ValueError(f"interval of {metric!r} is not ordered: {interval}")
         row = {"metric": metric, "value": value, "ci_low": lo, "ci_high": hi,
@@ -71,12 +74,20 @@ class Recorder:
         self._flush()
         return out
 
-    def verdict(self, claim: str, status: str, evidence: str) -> Dict[str, Any]:
+    def verdict(self, claim: str, status: str, evidence: str,
+                estimate: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
         check_choice("verdict status", status, VERDICTS)
-        row = {"claim": claim, "status": status, "evidence": evidence}
+        row = {"claim": claim, "status": status, "evidence": evidence,
+               "estimate": None if estimate is None else {k: _finite_or_none(v) for k, v in estimate.items()}}
         self.verdicts.append(row)
         self._flush()
         return row
+
+
+def _finite_or_none(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return _plain(value)
 
 
 def _plain(value: Any) -> Any:
@@ -118,9 +129,11 @@ def record_figure(fig: Any, name: str, caption: str = "") -> Optional[Path]:
     return recorder().figure(fig, name, caption)
 
 
-def record_verdict(claim: str, status: str, evidence: str) -> Dict[str, Any]:
-    """Record the paper's claim as checked in this run: reproduced, not reproduced or inconclusive."""
-    return recorder().verdict(claim, status, evidence)
+def record_verdict(claim: str, status: str, evidence: str, estimate: Optional[Dict[str, Any]] = None
+                   ) -> Dict[str, Any]:
+    """Record the paper's claim as checked in this run: reproduced, not reproduced or inconclusive, with
+    the estimate that decided it (see :func:`zslab.verdicts.judge`, which calls this)."""
+    return recorder().verdict(claim, status, evidence, estimate)
 
 
 def load_records(path: str | os.PathLike) -> Dict[str, Any]:

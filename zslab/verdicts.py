@@ -1,29 +1,142 @@
-"""Turning a claim into a computed check: reproduced, not reproduced, or inconclusive."""
+"""Turning a claim into a computed check: reproduced, not reproduced, or inconclusive.
+
+Every verdict carries the interval that decided it and that interval's half-width, so that an
+inconclusive verdict still says what it rules out ("no effect larger than ±1.2 pt").
+
+Two kinds of interval, chosen by what varies:
+
+* **over seeds** (Student t): when each seed is a separate run (a model trained per seed, or a new
+  sample of images), the spread between seeds is the uncertainty that matters;
+* **over images** (paired bootstrap): when there is only one distinct run, e.g. one pretrained model on
+  a fixed test set (real mode with ``n_per_class=0``), the seeds change nothing and an interval over
+  seeds would have zero width; the paired difference is resampled over the images instead.
+"""
 from __future__ import annotations
 
-from typing import Dict, Sequence, Tuple
+import hashlib
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Union
 
-from .metrics import across_seeds
+import numpy as np
+
+from .arrays import to_numpy
+from .metrics import across_seeds, bootstrap_ci, bootstrap_mean_ci
 
 
-def improvement_verdict(differences: Sequence[float], level: float = 0.95) -> Tuple[str, Dict[str, float]]:
-    """Verdict on "A beats B" from per-seed differences A − B.
+@dataclass(frozen=True)
+class Estimate:
+    """A mean with its interval: ``n`` runs (or items) and the ``method`` that gave the interval."""
 
-    Reproduced when the Student-t interval of the mean difference lies above 0; not reproduced when it
-    lies below 0; inconclusive when it contains 0 (or there is a single seed, whose interval says nothing).
+    mean: float
+    low: float
+    high: float
+    n: int
+    method: str
+    level: float = 0.95
+
+    @property
+    def half_width(self) -> float:
+        """The larger distance from the mean to an end of the interval (NaN when there is no interval)."""
+        return max(self.high - self.mean, self.mean - self.low)
+
+    @property
+    def has_interval(self) -> bool:
+        return math.isfinite(self.low) and math.isfinite(self.high)
+
+    def describe(self, scale: float = 100.0, unit: str = " pt") -> str:
+        """``"+3.1 pt, 95% interval [+1.2, +5.0] (half-width 1.9 pt; t over 5 seeds)"``."""
+        if not self.has_interval:
+            return f"{self.mean * scale:+.1f}{unit}, no interval ({self.method})"
+        return (f"{self.mean * scale:+.1f}{unit}, {self.level:.0%} interval [{self.low * scale:+.1f}, "
+                f"{self.high * scale:+.1f}]{unit} (half-width {self.half_width * scale:.1f}{unit}; {self.method})")
+
+    def as_dict(self) -> Dict[str, Any]:
+        return {**asdict(self), "half_width": self.half_width}
+
+
+def over_seeds(values: Sequence[float], level: float = 0.95) -> Estimate:
+    """Mean of per-seed values with a Student-t interval (no interval from a single seed)."""
+    s = across_seeds(list(values), level=level)
+    return Estimate(s["mean"], s["low"], s["high"], int(s["n"]), f"t over {int(s['n'])} seeds", level)
+
+
+PerRun = Union[Mapping[Any, Any], Sequence[Any]]
+
+
+def _runs(x: PerRun) -> list:
+    return [to_numpy(v).astype(np.float64).ravel() for v in (x.values() if isinstance(x, Mapping) else x)]
+
+
+def _digest(a: np.ndarray, b: np.ndarray) -> str:
+    return hashlib.sha256(a.tobytes() + b"|" + b.tobytes()).hexdigest()
+
+
+def paired_gain(a: PerRun, b: PerRun, level: float = 0.95, n_resamples: int = 2000, seed: int = 0) -> Estimate:
+    """The mean gain of A over B, each given per run (seed) as per-item scores on the same items.
+
+    Runs whose (A, B) scores are identical are one run counted once. With two or more distinct runs, the
+    interval is a t-interval over the runs' mean gains; with one, a paired bootstrap over its items.
     """
-    stats = across_seeds(list(differences), level=level)
-    if stats["n"] < 2:
-        status = "inconclusive"
-    elif stats["low"] > 0:
-        status = "reproduced"
-    elif stats["high"] < 0:
-        status = "not reproduced"
-    else:
-        status = "inconclusive"
-    return status, stats
+    runs_a, runs_b = _runs(a), _runs(b)
+    if len(runs_a) != len(runs_b) or not runs_a:
+        raise ValueError(f"need the same number (>= 1) of runs for A and B, got {len(runs_a)} and {len(runs_b)}")
+    distinct: Dict[str, tuple] = {}
+    for ra, rb in zip(runs_a, runs_b):
+        if ra.shape != rb.shape:
+            raise ValueError(f"A and B must score the same items in each run, got shapes {ra.shape} and {rb.shape}")
+        distinct.setdefault(_digest(ra, rb), (ra, rb))
+    if len(distinct) >= 2:
+        return over_seeds([float(np.mean(ra - rb)) for ra, rb in distinct.values()], level)
+    ra, rb = next(iter(distinct.values()))
+    diff = ra - rb
+    low, high = bootstrap_mean_ci(diff, n_resamples=n_resamples, level=level, seed=seed)
+    repeats = f", {len(runs_a)} identical runs" if len(runs_a) > 1 else ""
+    return Estimate(float(diff.mean()), low, high, int(diff.size),
+                    f"paired bootstrap over {diff.size} items{repeats}", level)
 
 
-def describe_interval(stats: Dict[str, float], scale: float = 100.0, unit: str = " pt") -> str:
-    return (f"mean {stats['mean'] * scale:+.1f}{unit}, {int(stats['n'])} seeds, "
-            f"95% interval [{stats['low'] * scale:+.1f}, {stats['high'] * scale:+.1f}]{unit}")
+def paired_metric_gain(metric: Callable[[np.ndarray, np.ndarray], float], a: PerRun, b: PerRun, labels: PerRun,
+                       level: float = 0.95, n_resamples: int = 1000, seed: int = 0) -> Estimate:
+    """Like :func:`paired_gain` for a metric that is not a mean over items (e.g. macro-F1): ``a``/``b``
+    are each run's predictions, ``labels`` its labels; ``metric(predictions, labels)``."""
+    runs = list(zip(_runs(a), _runs(b), _runs(labels)))
+    if not runs or len({len(_runs(a)), len(_runs(b)), len(_runs(labels))}) != 1:
+        raise ValueError("need the same number (>= 1) of runs of predictions A, B and labels")
+    distinct: Dict[str, tuple] = {}
+    for pa, pb, y in runs:
+        distinct.setdefault(_digest(np.concatenate([pa, pb]), y), (pa, pb, y))
+    if len(distinct) >= 2:
+        return over_seeds([metric(pa, y) - metric(pb, y) for pa, pb, y in distinct.values()], level)
+    pa, pb, y = next(iter(distinct.values()))
+    low, high = bootstrap_ci(lambda x, z, t: metric(x, t) - metric(z, t), pa, pb, y, n_resamples=n_resamples,
+                             level=level, seed=seed)
+    return Estimate(metric(pa, y) - metric(pb, y), low, high, int(y.size), f"paired bootstrap over {y.size} items",
+                    level)
+
+
+def status_of(estimate: Estimate) -> str:
+    """Reproduced when the interval lies above 0, not reproduced when below, else inconclusive."""
+    if not estimate.has_interval:
+        return "inconclusive"
+    if estimate.low > 0:
+        return "reproduced"
+    if estimate.high < 0:
+        return "not reproduced"
+    return "inconclusive"
+
+
+def judge(claim: str, estimate: Estimate, *, metric: str = "gain", scale: float = 100.0, unit: str = " pt",
+          context: str = "", record: bool = True, **labels: Any) -> Dict[str, Any]:
+    """Decide ``claim`` ("A beats B") from the estimate of A − B, print it, and record the number (as
+    ``metric`` with its interval) and the verdict (with the estimate, so the report shows the half-width)."""
+    from .records import record as record_metric, record_verdict
+
+    status = status_of(estimate)
+    evidence = estimate.describe(scale, unit) + (f"; {context}" if context else "")
+    print(f"{status.upper():>15}: {claim}\n{'':>17}{evidence}")
+    if record:
+        interval: Optional[tuple] = (estimate.low, estimate.high) if estimate.has_interval else None
+        record_metric(metric, estimate.mean, interval=interval, n=estimate.n, method=estimate.method, **labels)
+        return record_verdict(claim, status, evidence, estimate=estimate.as_dict())
+    return {"claim": claim, "status": status, "evidence": evidence, "estimate": estimate.as_dict()}

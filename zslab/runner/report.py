@@ -20,6 +20,7 @@ import pandas as pd
 
 from ..io import atomic_write, atomic_write_text
 from ..records import load_records
+from .targets import compare_targets
 
 COLUMNS = ["notebook", "paper", "arxiv", "metric", "value", "ci_low", "ci_high", "seed", "labels",
            "parameters", "git_revision", "versions", "duration_s", "status"]
@@ -141,6 +142,14 @@ def _verdict_summary(e: Dict[str, Any]) -> str:
     return " ".join(_badge(v.get("status", "")) for v in verdicts) or "&mdash;"
 
 
+def _half_width(verdict: Dict[str, Any]) -> str:
+    est = verdict.get("estimate") or {}
+    if est.get("half_width") is None:
+        return "<br><span class='muted'>no interval: nothing is ruled out</span>" if est else ""
+    return (f"<br><span class='muted'>interval half-width {_num(est['half_width'])} "
+            f"({_e(est.get('method'))}): effects outside the interval are ruled out at its level</span>")
+
+
 def _figure_html(fig: Dict[str, Any], rec_dir: Path) -> str:
     cap = _e(fig.get("caption") or fig.get("name"))
     if not fig.get("path"):
@@ -188,7 +197,7 @@ def _section(e: Dict[str, Any]) -> str:
             parts.append("</div>")
         else:
             parts.append(f"<div class='failure'><p>The run {'is still running' if e['state'] == 'running' else 'was interrupted'} "
-                         "(status <code>running</code>); no numbers are reported. Run again to resume.</p></div>")
+                         f"(status <code>{_e(st.get('status'))}</code>); no numbers are reported. Run again to resume.</p></div>")
     if e["note"]:
         parts.append(f"<p class='failure'>{_e(e['note'])}</p>")
 
@@ -209,10 +218,23 @@ def _section(e: Dict[str, Any]) -> str:
 
     targets = paper.get("targets") or []
     if targets:
-        parts.append("<h3>Paper's reported numbers (targets, not measured here)</h3>")
-        rows = [[_e(t.get("metric")), _e(_num(t.get("value"))), _e(t.get("unit")), _e(t.get("setting")),
-                 _e(t.get("source"))] for t in targets]
-        parts.append(_table(["metric", "value", "unit", "setting", "source"], rows, "targets"))
+        parts.append("<h3>The paper's numbers beside ours</h3><p class='muted'>The paper's values are quoted from "
+                     "the source named, never measured here; ours are this run's, converted to the paper's unit. "
+                     + ("Real mode: ours is checked against the paper within the stated tolerance."
+                        if st.get("mode") == "real" else "Offline: the world is not the paper's, so an effect is "
+                        "compared by direction and size, and a level of the real setting is not compared.") + "</p>")
+        compared = compare_targets(targets, rec.get("metrics", []) if e["state"] == "done" else [],
+                                   st.get("mode", "offline"))
+        rows = []
+        for t in compared:
+            ours = "" if t["ours"] is None else _num(t["ours"]) + (
+                f" [{_num(t['ours_low'])}, {_num(t['ours_high'])}]" if t["ours_low"] is not None else "")
+            labels = ", ".join(f"{k}={v}" for k, v in (t.get("labels") or {}).items())
+            rows.append([_e(t.get("metric")) + (f"<br><span class='muted'>{_e(labels)}</span>" if labels else ""),
+                         _e(t.get("setting")), f"<i>{_e(_num(t.get('value')))}</i>", _e(ours), _e(t.get("unit")),
+                         _e(t["comparison"]), _e(t.get("source"))])
+        parts.append(_table(["metric", "paper's setting", "paper", "ours", "unit", "comparison", "source"], rows,
+                            "targets"))
 
     if e["state"] == "done":
         figures = rec.get("figures", [])
@@ -224,7 +246,8 @@ def _section(e: Dict[str, Any]) -> str:
         if verdicts:
             parts.append("<ul class='verdicts'>" + "".join(
                 f"<li>{_badge(v.get('status', ''))} <b>{_e(v.get('claim'))}</b><br>"
-                f"<span class='evidence'>{_e(v.get('evidence'))}</span></li>" for v in verdicts) + "</ul>")
+                f"<span class='evidence'>{_e(v.get('evidence'))}</span>{_half_width(v)}</li>" for v in verdicts)
+                + "</ul>")
         else:
             parts.append("<p class='muted'>No verdict recorded.</p>")
 
@@ -250,7 +273,7 @@ table{border-collapse:collapse;margin:.5em 0 1em}th,td{border:1px solid #d0d7de;
 th{background:#f6f8fa}.badge{border:1px solid;border-radius:1em;padding:0 .6em;font-size:.85em;white-space:nowrap}
 section{border-top:2px solid #d0d7de;margin-top:2em}.claim{font-size:1.05em}.muted{color:#57606a}
 .failure{background:#ffebe9;border-left:4px solid #cf222e;padding:.2em 1em}
-table.targets{background:#f6f8fa;font-style:italic}pre{white-space:pre-wrap;margin:0}
+table.targets{background:#f6f8fa}pre{white-space:pre-wrap;margin:0}
 figure img{max-width:100%}figcaption{color:#57606a}.verdicts li{margin:.4em 0}
 """
 

@@ -1,0 +1,93 @@
+"""Verdicts: which interval decides (seeds or images), its half-width, and the status it gives."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from zslab import analysis, records
+from zslab.verdicts import Estimate, judge, over_seeds, paired_gain, status_of
+
+
+def test_over_seeds_is_a_t_interval_with_its_half_width():
+    est = over_seeds([0.05, 0.06, 0.055])
+    # mean 0.055, sd 0.005, t(0.975, 2) = 4.3027 -> half-width 0.012421
+    assert est.mean == pytest.approx(0.055) and est.n == 3 and est.method == "t over 3 seeds"
+    assert est.half_width == pytest.approx(4.3027 * 0.005 / math.sqrt(3), abs=1e-5)
+    assert status_of(est) == "reproduced"
+    assert "half-width 1.2 pt" in est.describe()
+
+
+@pytest.mark.parametrize("values, status", [([0.05, 0.06, 0.055, 0.052], "reproduced"),
+                                            ([-0.05, -0.06, -0.055], "not reproduced"),
+                                            ([0.30, -0.05, 0.01], "inconclusive"),   # positive mean, too noisy
+                                            ([0.2], "inconclusive")])                # one seed: no interval
+def test_status_follows_the_interval_not_the_sign_of_the_mean(values, status):
+    assert status_of(over_seeds(values)) == status
+
+
+def test_one_seed_has_no_interval_and_says_so():
+    est = over_seeds([0.2])
+    assert not est.has_interval and math.isnan(est.half_width)
+    assert "no interval" in est.describe()
+
+
+def test_identical_runs_are_judged_over_images_not_over_seeds():
+    """Real mode with a fixed model and the whole test set: every seed gives the same scores. An interval
+    over seeds would have zero width and call any gain reproduced; the items decide instead."""
+    rng = np.random.default_rng(0)
+    a = (rng.random(400) < 0.62).astype(float)
+    b = a.copy()
+    flip = rng.choice(400, 6, replace=False)
+    b[flip] = 1 - b[flip]          # tiny, noisy difference: a few items either way
+    est = paired_gain({0: a, 1: a, 2: a}, {0: b, 1: b, 2: b})
+    assert est.method.startswith("paired bootstrap over 400 items") and "3 identical runs" in est.method
+    assert est.n == 400 and est.low < est.mean < est.high and est.half_width > 0.005
+    assert est.mean == pytest.approx(float(np.mean(a - b)))
+    # a difference that flips 1e-4 of the score in every run reads "inconclusive", not "reproduced"
+    assert status_of(est) == "inconclusive"
+
+
+def test_distinct_runs_use_the_t_interval_over_run_means():
+    a = {0: np.array([1, 1, 0, 1.0]), 1: np.array([1, 0, 0, 1.0]), 2: np.array([1, 1, 1, 1.0])}
+    b = {0: np.array([1, 0, 0, 1.0]), 1: np.array([0, 0, 0, 1.0]), 2: np.array([1, 1, 0, 1.0])}
+    est = paired_gain(a, b)
+    assert est.method == "t over 3 seeds" and est.mean == pytest.approx(0.25)
+    assert est.half_width == pytest.approx(0.0)     # every seed gains exactly one item of four
+    with pytest.raises(ValueError, match="same number"):
+        paired_gain(a, {0: b[0]})
+    with pytest.raises(ValueError, match="same items"):
+        paired_gain({0: np.ones(3)}, {0: np.ones(4)})
+
+
+def test_judge_records_the_gain_and_the_verdict(tmp_path):
+    records.reset(tmp_path / "r.json", "nb")
+    out = judge("A beats B", Estimate(0.03, 0.01, 0.05, 5, "t over 5 seeds"), comparison="a − b")
+    assert out["status"] == "reproduced" and out["estimate"]["half_width"] == pytest.approx(0.02)
+    saved = records.load_records(tmp_path / "r.json")
+    assert saved["metrics"][0]["metric"] == "gain" and saved["metrics"][0]["ci_low"] == 0.01
+    assert saved["verdicts"][0]["status"] == "reproduced"
+
+
+def test_mean_over_seeds_records_each_group(tmp_path):
+    records.reset(tmp_path / "r.json", "nb")
+    per_seed = pd.DataFrame({"head": ["x", "x", "x", "y"], "seed": [0, 1, 2, 0], "top1": [0.5, 0.6, 0.7, 0.4]})
+    summary = analysis.mean_over_seeds(per_seed, "top1", ["head"], arm="on")
+    assert list(summary["head"]) == ["x", "y"] and summary["mean"].iloc[0] == pytest.approx(0.6)
+    assert math.isnan(summary["low"].iloc[1])          # one seed: no interval
+    rows = records.load_records(tmp_path / "r.json")["metrics"]
+    assert [r["labels"]["head"] for r in rows] == ["x", "y"] and rows[0]["labels"]["arm"] == "on"
+    assert rows[1]["ci_low"] is None
+
+
+def test_check_gain_and_paired_gains(tmp_path):
+    records.reset(tmp_path / "r.json", "nb")
+    scores = {s: {"new": np.array([1.0, 1, 1, 0]), "old": np.array([1.0, 0, 1, 0])} for s in range(3)}
+    scores[1]["new"] = np.array([1.0, 1, 0, 0])
+    scores[2]["old"] = np.array([0.0, 0, 1, 0])
+    gains = analysis.paired_gains(scores, {"new − old": ("new", "old")})
+    assert gains["gain"].tolist() == [0.25, 0.0, 0.5]
+    out = analysis.check_gain("new beats old", scores, "new", "old")
+    assert out["estimate"]["method"] == "t over 3 seeds" and out["status"] == "inconclusive"
