@@ -37,3 +37,15 @@ def zsclip_micro(zslab_session_env):
     from zslab.models import load_model
 
     return load_model("zsclip-micro", seed=0, progress=False)
+
+
+def require_system_asset(present: bool, what: str, install: str) -> None:
+    """A Debian-packaged asset (needs root to install). Missing: a failure where the tests run as root
+    (CI installs it, so absence is a broken set-up), a skip that says how to install it otherwise.
+    Python packages are declared dependencies: tests never skip for them, a missing one fails."""
+    if present:
+        return
+    message = f"{what} is missing: {install}"
+    if os.geteuid() == 0:
+        pytest.fail(message + " (running as root, as CI does: tools/system_assets.sh should have installed it)")
+    pytest.skip(message + " (needs root)")

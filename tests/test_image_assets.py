@@ -1,8 +1,9 @@
 """Offline image assets: EfficientNet-Lite0 (ImageNet), the foolbox ImageNet samples, Animal-MNIST,
 Debian's Fashion-MNIST, and the class-attribute / description data files.
 
-Nothing downloads (ZSLAB_OFFLINE=1, private ZSLAB_CACHE from conftest). A test is skipped only when its
-asset is genuinely not installed, and the reason names the pip / apt package that supplies it.
+Nothing downloads (ZSLAB_OFFLINE=1, private ZSLAB_CACHE from conftest). A missing Python package fails
+(they are declared dependencies); a missing Debian asset fails as root (CI) and skips otherwise, naming
+the apt package.
 """
 from __future__ import annotations
 
@@ -20,13 +21,16 @@ from zslab.cache import TensorCache
 from zslab.datasets import build_dataset, list_datasets, load_classnames, subsample
 from zslab.errors import MissingAssetError
 
+from conftest import require_system_asset
+
 REPO = Path(__file__).resolve().parent.parent
 ANIMALS = ["bear", "bird", "cat", "cow", "dog", "elephant", "giraffe", "horse", "sheep", "zebra"]
 
 
 def _need(module: str, install: str) -> None:
+    """A declared dependency: missing is a failure, never a skip."""
     if importlib.util.find_spec(module) is None:
-        pytest.skip(f"Python package {module!r} not installed: {install}")
+        pytest.fail(f"Python package {module!r} is a declared dependency but is not installed: {install}")
 
 
 needs_efficientnet = pytest.mark.usefixtures("_efficientnet_installed")
@@ -174,8 +178,8 @@ def test_animal_mnist_root_may_hold_a_copy_of_the_files(tmp_path):
 def test_fashion_mnist_test_split_from_debian_package():
     from zslab.datasets.torchvision_sets import DEBIAN_FASHION_MNIST
 
-    if not (DEBIAN_FASHION_MNIST / "t10k-images-idx3-ubyte.gz").is_file():
-        pytest.skip(f"no {DEBIAN_FASHION_MNIST}: apt-get install dataset-fashion-mnist")
+    require_system_asset((DEBIAN_FASHION_MNIST / "t10k-images-idx3-ubyte.gz").is_file(), str(DEBIAN_FASHION_MNIST),
+                         "apt-get install dataset-fashion-mnist")
     ds = build_dataset("fashion_mnist", split="test")
     assert len(ds) == 10000 and ds.identity["root"] == str(DEBIAN_FASHION_MNIST)
     assert np.bincount(ds.targets).tolist() == [1000] * 10
@@ -222,8 +226,9 @@ def test_attribute_values_are_sensible():
     assert [c for c in fashion.classes if fashion.row(c)["worn_on_feet"] == 1] == ["sandal", "sneaker",
                                                                                    "ankle boot"]
     world = load_attributes("zsworld")
-    assert world.row("red ring")["hollow"] == 1 and world.row("red circle")["hollow"] == 0
-    assert world.row("blue square")["blue_level"] > 0.8 and world.row("green triangle")["corners_3"] == 1
+    assert world.row("red solid ring")["hollow"] == 1 and world.row("red solid circle")["hollow"] == 0
+    assert world.row("blue dotted square")["blue_level"] > 0.8 and world.row("green solid triangle")["corners_3"] == 1
+    assert world.row("pink striped cross")["has_stripes"] == 1 and world.row("pink solid cross")["has_stripes"] == 0
     unseen = build_dataset("zsworld", split="unseen", n_per_class=1)
     assert world.select(unseen.classes).classes == unseen.classes
 
@@ -275,3 +280,20 @@ def test_descriptions_cover_every_class(name):
     for cls, items in desc.items():
         assert 3 <= len(items) <= 5 and len(set(items)) == len(items), cls
         assert all(10 <= len(s) <= 120 for s in items), cls
+
+
+@pytest.mark.parametrize("name", ["animal_mnist", "fashion_mnist"])
+def test_descriptions_never_name_another_class(name):
+    """A description of a held-out class that names a seen one ("a horse-like animal") would let the
+    class name of another class do the work: descriptions name only their own class."""
+    import re
+
+    from zslab.semantics.attributes import load_descriptions
+
+    descriptions = load_descriptions(name)
+    for cls, texts in descriptions.items():
+        for text in texts:
+            own = text.lower().replace(cls.lower(), " ")
+            for other in descriptions:
+                if other != cls and other.lower() not in cls.lower():
+                    assert not re.search(rf"\b{re.escape(other.lower())}s?\b", own), (cls, other, text)

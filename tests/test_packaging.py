@@ -78,6 +78,6 @@ def test_installed_versions_satisfy_the_pins(pyproject_reqs):
         try:
             installed = version(name)
         except PackageNotFoundError:
-            pytest.skip(f"{name} is not installed")
+            pytest.fail(f"{name} is a declared dependency but is not installed")
         local_free = installed.split("+")[0]                 # 2.14.1+cpu -> 2.14.1
         assert pyproject_reqs[name].contains(local_free, prereleases=True), (name, installed)

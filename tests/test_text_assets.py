@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import require_system_asset
 from zslab.errors import InvalidChoiceError, MissingAssetError, OfflineError
 from zslab.methods.similarity import (LABEL_REPRESENTATIONS, label_embeddings, label_prompts, macro_f1,
                                       per_class_f1, similarity_scores, similarity_zero_shot)
@@ -31,10 +32,7 @@ def offline_env():
 
 
 def _encoder(name):
-    try:
-        return load_text_encoder(name)
-    except MissingAssetError as exc:  # the message names the pip package
-        pytest.skip(f"text encoder {name!r} not installed: {exc}")
+    return load_text_encoder(name)  # a declared dependency: missing fails (the error names the pip package)
 
 
 def _cos(enc, a, b):
@@ -62,7 +60,9 @@ def test_encoder_loads_offline_with_its_dim_and_unit_rows(name):
     assert torch.allclose(x.norm(dim=1), torch.ones(4), atol=1e-5)
     torch.testing.assert_close(enc.encode(texts, batch_size=1), x, atol=1e-5, rtol=0)  # batching changes nothing
     assert enc.encode([]).shape == (0, enc.dim)
-    assert isinstance(enc.fingerprint, str) and len(enc.fingerprint) == 24 and enc.fingerprint == enc.fingerprint
+    assert isinstance(enc.fingerprint, str) and len(enc.fingerprint) == 24
+    others = {load_text_encoder(n).fingerprint for n in ENCODER_DIMS if n != name}
+    assert enc.fingerprint not in others                      # it tells the encoders apart
     assert load_text_encoder(name) is enc  # loaded once per process
     with pytest.raises(TypeError, match="sequence of strings"):
         enc.encode("a single string")
@@ -83,12 +83,9 @@ def test_wordllama_cat_is_closer_to_dog_than_to_car():
 
 
 def test_glove_nearest_neighbours_of_cat_include_dog():
-    try:
-        from zslab.semantics import GloVe
+    from zslab.semantics import GloVe
 
-        glove = GloVe.load()
-    except MissingAssetError as exc:
-        pytest.skip(f"GloVe not installed: {exc}")
+    glove = GloVe.load()
     assert GloVe.load() is glove and len(glove) == 400_000 and glove.dim == 50
     near = glove.nearest("cat", 5)
     assert near[0][0] == "dog" and near[0][1] == pytest.approx(0.922, abs=2e-3)
@@ -168,10 +165,11 @@ def test_missing_packages_raise_naming_the_pip_package(monkeypatch):
 def wn():
     from zslab.semantics.wordnet import load_wordnet
 
-    try:
-        return load_wordnet()
-    except MissingAssetError as exc:
-        pytest.skip(f"WordNet not installed (apt-get install -y wordnet-base wordnet-sense-index): {exc}")
+    from zslab.semantics.wordnet import wordnet_source_dir
+
+    require_system_asset((wordnet_source_dir() / "data.noun").is_file(), "WordNet 3.0",
+                         "apt-get install -y wordnet-base wordnet-sense-index")
+    return load_wordnet()
 
 
 def test_wordnet_reads_the_debian_database(wn):
@@ -305,7 +303,7 @@ def test_macro_f1_three_classes_by_hand():
     assert macro_f1([0, 0], [1, 1]) == 0.0  # class 0: FP only, class 1: FN only
     with pytest.raises(ValueError, match="undefined"):
         macro_f1([0, 1], [0, 1], n_classes=3)
-    sklearn = pytest.importorskip("sklearn.metrics")
+    import sklearn.metrics as sklearn  # installed with sentence-transformers
     rng = np.random.default_rng(0)
     yy, pp = rng.integers(0, 5, 300), rng.integers(0, 5, 300)
     assert macro_f1(pp, yy) == pytest.approx(sklearn.f1_score(yy, pp, average="macro"))

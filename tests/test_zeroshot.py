@@ -135,7 +135,7 @@ def test_logits_shape_and_scale():
 
 def test_template_set_lookup():
     """Template sets are looked up by name in data/templates (zeroshot.template_set was its dead twin)."""
-    assert load_templates("zsworld", "single") == ["a photo of a {c}"]
+    assert load_templates("zsworld", "single") == ["a photo of a {c}."]  # CLIP's default prompt, with its period
     with pytest.raises(InvalidChoiceError, match="'ensemble'.*'single'"):
         load_templates("zsworld", "triple")
 
