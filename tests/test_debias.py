@@ -46,3 +46,81 @@ def test_bad_inputs_are_named():
         prior_matching_weights([0.5, 0.5])
     with pytest.raises(ValueError, match="target_prior"):
         prior_matching_weights([[0.5, 0.5]], target_prior=np.array([1.0, 0.0]))
+
+
+# ------------------------------------------------------------------------------------------ the oracle
+
+def test_oracle_weights_reach_the_best_accuracy_of_a_grid_search():
+    """Three classes: the exact coordinate ascent finds the accuracy of a fine 2-D grid over the two free
+    log-weights (the authors' code grid-searches the same offsets)."""
+    from zslab.methods.debias import optimal_weights
+
+    rng = np.random.default_rng(1)
+    grid = np.linspace(-4, 4, 121)
+    for _ in range(4):
+        y = rng.integers(0, 3, 60)
+        logits = rng.normal(size=(60, 3))
+        logits[np.arange(60), y] += 0.8
+        logits[:, 1] += 1.0                                # a word bias towards class 1
+        p = softmax(logits)
+        acc = (reweight(p, optimal_weights(p, y)).argmax(1) == y).mean()
+        best = max((softmax(np.log(p) + [0, a, b]).argmax(1) == y).mean() for a in grid for b in grid)
+        assert acc >= best - 1e-9 and acc >= (p.argmax(1) == y).mean()
+
+
+def test_oracle_needs_labels_of_every_input():
+    from zslab.methods.debias import optimal_weights
+
+    with pytest.raises(ValueError, match=r"labels must be \[N\]"):
+        optimal_weights(softmax(np.zeros((4, 2))), [0, 1])
+
+
+# ------------------------------------------------------------------------------------------ the protocol
+
+class _Inputs:
+    """A hand-made zero-shot problem: 2-d unit features, classes 'a'/'b' along the axes; the label word
+    'bee' for class b is encoded off-axis, so choosing it biases the classifier towards class a."""
+
+    def __init__(self):
+        import torch
+
+        self.classes, self.dataset = ["a", "b"], "toy"
+        ang = np.concatenate([np.linspace(0.05, 0.75, 50), np.linspace(0.85, 1.5, 50)])
+        self.labels = np.repeat([0, 1], 50)
+        self.features = torch.tensor(np.stack([np.cos(ang), np.sin(ang)], 1), dtype=torch.float32)
+        self.null_features = torch.tensor([[0.7071, 0.7071]])
+        self.templates = ["{c}"]
+        self.vectors = {"a": [1.0, 0.0], "b": [0.0, 1.0], "bee": [0.94, 0.34]}
+
+    def encode_text(self, texts):
+        import torch
+
+        return torch.tensor([self.vectors[t] for t in texts])
+
+
+def test_word_bias_experiment_averages_over_word_settings_and_prior_matching_repairs_the_bias():
+    from zslab.methods.debias import REWEIGHTINGS, word_bias_experiment
+
+    inputs = _Inputs()
+    words = {"a": ["a"], "b": ["b", "bee"]}
+    run = word_bias_experiment(inputs, words, vary_words=True, n_word_settings=8, scale=100.0, seed=0)
+    assert set(run.correct) == set(REWEIGHTINGS) and run.n_classifiers == 8 and len(run.per_setting) == 8
+    biased = run.per_setting[run.per_setting["raw"] < 0.9]     # settings that drew the word "bee"
+    assert len(biased) > 0 and (biased["prior matching"] > biased["raw"] + 0.2).all()
+    assert (run.per_setting["oracle"] >= run.per_setting["prior matching"] - 1e-9).all()
+    assert run.prior_kl["prior matching"] < 1e-6 < run.prior_kl["raw"]
+    control = word_bias_experiment(inputs, words, vary_words=False, scale=100.0)
+    assert control.n_classifiers == 1 and control.correct["raw"].mean() > 0.95
+
+
+def test_label_word_settings_start_with_the_class_names():
+    from zslab.semantics.label_words import label_word_settings, load_label_words
+
+    words = load_label_words("animal_mnist", ["cow", "zebra"])
+    assert words["cow"][0] == "cow" and len(words["zebra"]) > 1
+    settings = label_word_settings(words, 5, seed=0)
+    assert settings[0] == {"cow": "cow", "zebra": "zebra"} and len(settings) == 5
+    assert settings == label_word_settings(words, 5, seed=0)
+    assert all(s["cow"] in words["cow"] for s in settings)
+    world = load_label_words("zsworld", ["red striped square"])["red striped square"]
+    assert world[0] == "red striped square" and "red stripy box" in world

@@ -41,3 +41,15 @@ def test_parameters_cell_is_typed_and_commented(source):
         node = ast.parse(line.split("  #")[0]).body[0]
         assert isinstance(node, ast.AnnAssign), f"parameter without a type annotation: {line}"
         assert "  # " in line, f"parameter without a comment: {line}"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_notebooks_define_nothing_and_draw_nothing_by_hand(source):
+    """Logic and figures live in zslab, with tests; a notebook only calls them."""
+    tree = ast.parse(source.read_text())
+    defined = [getattr(n, "name", "lambda") for n in ast.walk(tree)
+               if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda))]
+    assert not defined, f"{source.name} defines {defined}: move them into zslab/"
+    imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert not imported & {"matplotlib", "seaborn"}, f"{source.name} draws by hand: use zslab.plotting"

@@ -1,8 +1,9 @@
-"""Evaluation plumbing shared by the notebooks: building the evaluation set, scoring a head."""
+"""Evaluation plumbing shared by the notebooks: the evaluation set of a model, its encoded images, scoring."""
 from __future__ import annotations
 
 import inspect
-from typing import Optional
+from dataclasses import dataclass
+from typing import Any, Dict, Mapping, Optional
 
 import numpy as np
 import torch
@@ -12,13 +13,18 @@ from .zeroshot import logits
 
 
 def eval_dataset(name: str, root: Optional[str] = None, split: str = "test", n_per_class: int = 0,
-                 seed: int = 0, **kwargs) -> ZSDataset:
+                 seed: int = 0, model: Any = None, **kwargs) -> ZSDataset:
     """A dataset for evaluation with at most ``n_per_class`` images per class (0 = all of them).
 
-    Generated datasets (zsworld) draw exactly that many; stored ones take a seeded subsample, recorded
-    in the dataset identity (so cached features are keyed by the selection).
+    Generated datasets (zsworld) draw exactly that many, from the world of ``model`` when it is one of
+    zslab's offline models (its manifest's ``world``: split and knobs), so that a model trained with a
+    knob turned is tested on its own world. Stored datasets take a seeded subsample, recorded in the
+    dataset identity (so cached features are keyed by the selection).
     """
     params = inspect.signature(DATASETS.get(name)).parameters
+    world = (getattr(model, "manifest", None) or {}).get("world")
+    if "world" in params and world is not None and "world" not in kwargs:
+        kwargs["world"] = world
     if "n_per_class" in params:
         if n_per_class > 0:
             kwargs["n_per_class"] = n_per_class
@@ -27,6 +33,32 @@ def eval_dataset(name: str, root: Optional[str] = None, split: str = "test", n_p
         return build_dataset(name, root=root or None, split=split, **kwargs)
     ds = build_dataset(name, root=root or None, split=split, **kwargs)
     return subsample(ds, n_per_class=n_per_class, seed=seed) if n_per_class > 0 else ds
+
+
+@dataclass
+class EncodedEval:
+    """A model, its evaluation set, and the set's image features and labels (from the cache when warm)."""
+
+    model: Any
+    dataset: ZSDataset
+    features: torch.Tensor
+    labels: torch.Tensor
+
+
+def encode_eval_set(model: str, pretrained: Optional[str], dataset: str, split: str, seed: int,
+                    n_per_class: int = 0, data_root: str = "", overrides: Optional[Mapping[str, Dict]] = None,
+                    batch_size: int = 256, **dataset_kwargs) -> EncodedEval:
+    """Load ``model`` (seed ``seed``; zslab models trained with ``overrides``), build its evaluation set and
+    encode it: the first step of every zero-shot notebook, for one seed."""
+    from .embeddings import image_features
+    from .models import load_model
+
+    kwargs = {"overrides": overrides} if overrides else {}
+    lm = load_model(model, pretrained or None, seed=seed, **kwargs)
+    ds = eval_dataset(dataset, data_root or None, split, n_per_class=n_per_class, seed=seed, model=lm,
+                      **dataset_kwargs)
+    feats, labels = image_features(lm, ds, batch_size=batch_size)
+    return EncodedEval(lm, ds, feats, labels)
 
 
 def correct_vector(image_features: torch.Tensor, labels: torch.Tensor, classifier: torch.Tensor) -> np.ndarray:

@@ -206,16 +206,8 @@ def load_paper(path: PathLike) -> Paper:
     if not isinstance(data["targets"], list):
         raise fail("targets", "must be a list of {metric, value, unit, setting, source}")
     targets = []
-    for i, t in enumerate(data["targets"]):
-        where = f"targets[{i}]"
-        if not isinstance(t, dict):
-            raise fail(where, "must be a mapping {metric, value, unit, setting, source}")
-        bad = sorted(set(t) - set(TARGET_REQUIRED) - set(TARGET_OPTIONAL))
-        if bad:
-            raise fail(f"{where}.{bad[0]}", f"unknown field; valid: {', '.join(TARGET_REQUIRED + TARGET_OPTIONAL)}")
-        for key in TARGET_REQUIRED:
-            if t.get(key) is None or t.get(key) == "":
-                raise fail(f"{where}.{key}", "missing (the paper's number needs metric, value and source)")
+    for where, t in _checked_entries(data["targets"], "targets", TARGET_REQUIRED, TARGET_OPTIONAL, fail,
+                                     "the paper's number needs metric, value and source"):
         labels = t.get("labels") or {}
         if not isinstance(labels, dict):
             raise fail(f"{where}.labels", f"must be a mapping of label name to value, got {labels!r}")
@@ -231,22 +223,30 @@ def load_paper(path: PathLike) -> Paper:
     if not isinstance(related, list) or not all(isinstance(a, str) and a.strip() for a in related):
         raise fail("related_arxiv", f"must be a list of quoted arXiv ids, e.g. [\"2203.05557\"], got {related!r}")
     expected = []
-    for i, x in enumerate(data.get("expected") or []):
-        where = f"expected[{i}]"
-        if not isinstance(x, dict):
-            raise fail(where, "must be a mapping {metric, labels, value, tolerance}")
-        bad = sorted(set(x) - set(EXPECTED_REQUIRED) - set(EXPECTED_OPTIONAL))
-        if bad:
-            raise fail(f"{where}.{bad[0]}", f"unknown field; valid: {', '.join(EXPECTED_REQUIRED + EXPECTED_OPTIONAL)}")
-        for key in EXPECTED_REQUIRED:
-            if x.get(key) is None:
-                raise fail(f"{where}.{key}", "missing (a pinned number needs metric, value and tolerance)")
+    for where, x in _checked_entries(data.get("expected") or [], "expected", EXPECTED_REQUIRED, EXPECTED_OPTIONAL,
+                                     fail, "a pinned number needs metric, value and tolerance"):
         expected.append(Expected(str(x["metric"]), _number(x["value"], f"{where}.value", fail),
                                  _number(x["tolerance"], f"{where}.tolerance", fail), dict(x.get("labels") or {})))
     return Paper(id=data["id"], title=data["title"].strip(), arxiv=data["arxiv"].strip(),
                  claim=data["claim"].strip(), mirrors=data["mirrors"].strip(), family=data["family"].strip(),
                  targets=targets, test_parameters=dict(data["test_parameters"]), notes=notes.strip(),
                  related_arxiv=[a.strip() for a in related], expected=expected, path=path)
+
+
+def _checked_entries(entries: Any, field: str, required: tuple, optional: tuple,
+                     fail: Callable[[str, str], Exception], why: str):
+    """``(where, entry)`` for each mapping of a list field, after checking its field names and required values."""
+    for i, entry in enumerate(entries):
+        where = f"{field}[{i}]"
+        if not isinstance(entry, dict):
+            raise fail(where, f"must be a mapping {{{', '.join(required + optional)}}}")
+        bad = sorted(set(entry) - set(required) - set(optional))
+        if bad:
+            raise fail(f"{where}.{bad[0]}", f"unknown field; valid: {', '.join(required + optional)}")
+        for key in required:
+            if entry.get(key) is None or entry.get(key) == "":
+                raise fail(f"{where}.{key}", f"missing ({why})")
+        yield where, entry
 
 
 def _number(value: Any, where: str, fail: Callable[[str, str], Exception]) -> float:

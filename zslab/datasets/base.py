@@ -105,7 +105,9 @@ class ZSDataset(torch.utils.data.Dataset):
 
     def prompts(self, templates: Optional[Sequence[str]] = None) -> List[List[str]]:
         """``prompts()[label]``: every template filled with that class's name."""
-        return [[t.replace("{c}", c) for t in (templates or self.templates)] for c in self.classes]
+        from ..zeroshot import fill_templates
+
+        return fill_templates(self.classes, list(templates or self.templates))
 
     def identity_hash(self) -> str:
         """A short, stable hash of :attr:`identity` (for cache keys)."""

@@ -179,6 +179,7 @@ def _labelled_data(entry: Dict[str, Any], seed: int) -> TrainingSet:
     from ..assets.efficientnet import efficientnet_features
     from ..datasets import build_dataset, select, subsample
     from ..semantics.attributes import load_descriptions
+    from ..zeroshot import fill_templates
 
     data = entry["data"]
     ds = build_dataset(data["dataset"], split="train")
@@ -192,8 +193,8 @@ def _labelled_data(entry: Dict[str, Any], seed: int) -> TrainingSet:
     seen = subsample(seen, max_samples=n_train, seed=0)
     feats = efficientnet_features(seen, image_size=int(entry["image_tower"]["image_size"]))
     descriptions = load_descriptions(data["dataset"])
-    prompts = {c: [t.replace("{c}", c) for t in ds.templates] + list(descriptions.get(c, []))
-               for i, c in enumerate(ds.classes) if i not in heldout_idx}
+    filled = fill_templates(ds.classes, ds.templates)
+    prompts = {c: filled[i] + list(descriptions.get(c, [])) for i, c in enumerate(ds.classes) if i not in heldout_idx}
     rng = np.random.default_rng([seed, 3])
     captions = []
     for label in seen.targets:
