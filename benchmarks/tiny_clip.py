@@ -22,7 +22,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="zsclip-tiny")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--n-per-class", type=int, default=200)
+    ap.add_argument("--n-per-class", type=int, default=100)
     ap.add_argument("--fresh", action="store_true", help="train into a temporary cache (cold start)")
     ap.add_argument("--out", default="", help="also write the JSON summary here")
     args = ap.parse_args()
@@ -37,14 +37,14 @@ def main() -> None:
     from zslab.models import load_model
     from zslab.provenance import git_revision, package_versions
 
-    heads = prompt_heads("a photo of a {c}", load_templates("zsworld", "ensemble"))
+    heads = prompt_heads("a photo of a {c}.", load_templates("zsworld", "ensemble"))
     runs = []
     for seed in args.seeds:
         t0 = time.perf_counter()
         lm = load_model(args.model, seed=seed, progress=False)
         load_s = time.perf_counter() - t0
         manifest = lm.manifest
-        ds = eval_dataset("zsworld", split="unseen", n_per_class=args.n_per_class, seed=seed)
+        ds = eval_dataset("zsworld", split="unseen", n_per_class=args.n_per_class, seed=seed, model=lm)
         feats, labels = image_features(lm, ds, progress=False)
         correct = evaluate_heads(lm.encode_text, ds.classes, heads, feats, labels)
         run = {"seed": seed, "load_or_train_s": round(load_s, 1), "train_s": manifest["train_seconds"],

@@ -124,3 +124,31 @@ def test_label_word_settings_start_with_the_class_names():
     assert all(s["cow"] in words["cow"] for s in settings)
     world = load_label_words("zsworld", ["red striped square"])["red striped square"]
     assert world[0] == "red striped square" and "red stripy box" in world
+
+
+def test_prior_matching_converges_when_a_class_is_almost_never_predicted():
+    """Sharp probabilities (CLIP's scale 100) with one class almost never on top: the Newton solver still
+    matches the prior to 1e-8 (the fixed-point iteration stalled here after thousands of steps)."""
+    rng = np.random.default_rng(3)
+    logits = rng.normal(size=(2000, 20)) * 0.1
+    logits[:, 0] -= 0.3                               # class 0: rarely predicted
+    p = softmax(100 * logits)
+    assert p.argmax(1).tolist().count(0) < 20
+    w = prior_matching_weights(p)
+    assert np.abs(reweight(p, w).mean(0) - 1 / 20).max() < 1e-8
+
+
+def test_prior_matching_handles_near_one_hot_predictions():
+    """Cosine scores at CLIP's scale of 100 give near one-hot probabilities, whose Hessian is near
+    singular: the damped steps still match the prior, where undamped Newton steps ran off."""
+    rng = np.random.default_rng(7)
+    centres = rng.normal(size=(10, 32))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    y = rng.integers(0, 10, 1000)
+    x = centres[y] + 0.3 * rng.normal(size=(1000, 32))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    p = softmax(100 * (x @ centres.T + np.r_[0.3, np.zeros(9)]))   # class 0 favoured by a word bias
+    assert (p.max(1) > 0.999).mean() > 0.5
+    w = prior_matching_weights(p)
+    assert np.abs(reweight(p, w).mean(0) - 0.1).max() < 1e-8 and prior_imbalance(reweight(p, w)) < 1e-10
+    assert (reweight(p, w).argmax(1) == y).mean() > (p.argmax(1) == y).mean() + 0.1

@@ -297,3 +297,18 @@ def test_descriptions_never_name_another_class(name):
             for other in descriptions:
                 if other != cls and other.lower() not in cls.lower():
                     assert not re.search(rf"\b{re.escape(other.lower())}s?\b", own), (cls, other, text)
+
+
+def test_locked_models_encode_a_dataset_through_the_cached_backbone_features():
+    """LiT models on a frozen EfficientNet encode a dataset from the cached backbone features (shared by
+    every model and seed on it), and get the same features as encoding image by image."""
+    from zslab.embeddings import image_features
+    from zslab.evaluation import eval_dataset
+    from zslab.models import load_model
+
+    lm = load_model("lit-animal-mnist-locked-image-micro", seed=0, progress=False)
+    ds = eval_dataset("animal_mnist", split="test", n_per_class=2, seed=0)
+    shared, labels = image_features(lm, ds, use_cache=False, progress=False)
+    one_by_one = lm.encode_image(torch.stack([lm.preprocess(ds[i][0]) for i in range(len(ds))]))
+    torch.testing.assert_close(shared, one_by_one, atol=1e-4, rtol=1e-4)
+    assert labels.tolist() == ds.targets.tolist()

@@ -91,3 +91,27 @@ def test_check_gain_and_paired_gains(tmp_path):
     assert gains["gain"].tolist() == [0.25, 0.0, 0.5]
     out = analysis.check_gain("new beats old", scores, "new", "old")
     assert out["estimate"]["method"] == "t over 3 seeds" and out["status"] == "inconclusive"
+
+
+def test_difference_of_means_is_welchs_interval():
+    from scipy.stats import ttest_ind
+
+    from zslab.verdicts import difference_of_means
+
+    a, b = [0.05, 0.07, 0.02, 0.06, 0.04], [0.0, 0.01, -0.005]
+    est = difference_of_means(a, b)
+    assert est.mean == pytest.approx(np.mean(a) - np.mean(b)) and est.method == "Welch t, 5 vs 3 runs"
+    ci = ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    assert (est.low, est.high) == pytest.approx((ci.low, ci.high))
+    with pytest.raises(ValueError, match=">= 2 runs"):
+        difference_of_means([0.1], [0.2, 0.3])
+
+
+def test_check_mechanism_pairs_by_seed_or_compares_groups(tmp_path):
+    records.reset(tmp_path / "r.json", "nb")
+    gains = pd.DataFrame({"arm": ["on"] * 4 + ["off"] * 2, "seed": [0, 1, 2, 3, 0, 1], "comparison": "g",
+                          "gain": [0.04, 0.05, 0.03, 0.06, 0.0, 0.01]})
+    paired = analysis.check_mechanism("on beats off", gains, "g", "on", "off")
+    assert paired["estimate"]["method"] == "t over 2 seeds" and paired["estimate"]["mean"] == pytest.approx(0.04)
+    groups = analysis.check_mechanism("on beats off", gains, "g", "on", "off", paired=False)
+    assert groups["estimate"]["method"] == "Welch t, 4 vs 2 runs" and groups["estimate"]["mean"] == pytest.approx(0.04)

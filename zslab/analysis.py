@@ -14,7 +14,7 @@ import pandas as pd
 
 from .metrics import bootstrap_mean_ci
 from .records import record
-from .verdicts import judge, over_seeds, paired_gain
+from .verdicts import difference_of_means, judge, over_seeds, paired_gain
 
 #: ``{seed: {method: per-item scores}}`` (e.g. 0/1 correctness of each head on the same test images).
 PerSeedScores = Mapping[Any, Mapping[str, np.ndarray]]
@@ -81,16 +81,21 @@ def control_arms(mode: str, control: Optional[Mapping[str, Any]], main: str = "m
     return arms
 
 
-def check_mechanism(claim: str, gains: pd.DataFrame, comparison: str, on: str, off: str, level: float = 0.95,
-                    **labels: Any) -> Dict[str, Any]:
+def check_mechanism(claim: str, gains: pd.DataFrame, comparison: str, on: str, off: str, paired: bool = True,
+                    level: float = 0.95, **labels: Any) -> Dict[str, Any]:
     """Judge "the gain ``comparison`` is larger with the mechanism on than off" from per-seed gains of the
-    two arms, paired by seed (the same seeds, so the same test images where the control changes only the
-    training data)."""
+    two arms. ``paired``: both arms use the same models and inputs per seed (a control applied at test
+    time), so the per-seed differences are judged (t over seeds). Unpaired: each arm has models of its own
+    (a control world trained separately), so the arms are two independent groups (Welch's t over all
+    their seeds)."""
     g = gains[gains["comparison"] == comparison]
     a = g[g["arm"] == on].set_index("seed")["gain"]
     b = g[g["arm"] == off].set_index("seed")["gain"]
-    common = [s for s in a.index if s in b.index]
-    if not common:
-        raise ValueError(f"no seed has both arms {on!r} and {off!r} for {comparison!r}")
-    est = over_seeds([a[s] - b[s] for s in common], level)
+    if paired:
+        common = [s for s in a.index if s in b.index]
+        if not common:
+            raise ValueError(f"no seed has both arms {on!r} and {off!r} for {comparison!r}")
+        est = over_seeds([a[s] - b[s] for s in common], level)
+    else:
+        est = difference_of_means(a.tolist(), b.tolist(), level)
     return judge(claim, est, metric="gain_on_minus_off", comparison=comparison, on=on, off=off, **labels)

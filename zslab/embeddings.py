@@ -35,6 +35,11 @@ def image_features(model: LoadedModel, dataset, batch_size: int = 256, cache: Op
                    "dataset": dataset.identity}
 
     def compute():
+        shared = getattr(model, "encode_dataset", None)
+        if shared is not None:  # a frozen backbone whose features of this dataset are cached on their own
+            out = shared(dataset, batch_size)
+            if out is not None:
+                return {"features": out, "labels": torch.as_tensor(dataset.targets).long()}
         loader = DataLoader(_Preprocessed(dataset, model.preprocess), batch_size=batch_size, shuffle=False,
                             num_workers=0)
         feats, labels = [], []

@@ -95,6 +95,19 @@ class LockedTextLoaded(LoadedModel):
     def encode_text(self, texts: Sequence[str], batch_size: int = 512, normalize: bool = True) -> torch.Tensor:
         return self.model.text_side(self.tokenizer.encode(list(texts)).to(self.device)).float().cpu()
 
+    @torch.no_grad()
+    def encode_dataset(self, dataset, batch_size: int = 64) -> Optional[torch.Tensor]:
+        """Image features of a whole dataset through the cached features of the frozen EfficientNet backbone
+        (shared by every model and seed on that backbone: the expensive part runs once per dataset), then
+        the trained head; ``None`` for other backbones (encode image by image)."""
+        size = getattr(self.model, "backbone_image_size", None)
+        if size is None:
+            return None
+        from .assets import efficientnet_features
+
+        feats = efficientnet_features(dataset, batch_size=batch_size, image_size=size)
+        return torch.nn.functional.normalize(self.model.visual(feats.to(self.device)).float(), dim=-1).cpu()
+
 
 def _load_locked_text_folder(folder: Path, name: str, pretrained: Optional[str], source: str,
                              device: str) -> LoadedModel:

@@ -232,7 +232,10 @@ def build_locked_text_model(entry: Dict[str, Any]):
     elif joint_dim != encoder.dim:
         raise ValueError(f"image tower {tower['kind']!r} outputs {joint_dim}-d features but the text encoder "
                          f"{entry['text_encoder']!r} gives {encoder.dim}-d: add a text_head to the entry")
-    return LockedTextModel(visual, backbone, text_head), encoder, preprocess, prepare
+    model = LockedTextModel(visual, backbone, text_head)
+    # EfficientNet towers: evaluation reuses the cached backbone features (same transform as training).
+    model.backbone_image_size = int(tower["image_size"]) if tower["kind"].startswith("efficientnet") else None
+    return model, encoder, preprocess, prepare
 
 
 def locked_text_model_dir(name: str, seed: int = 0, progress: bool = True,
