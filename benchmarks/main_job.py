@@ -2,7 +2,7 @@
 
 Cold: a fresh, empty ZSLAB_CACHE, so every offline model is trained and every embedding computed.
 Warm: the same cache again with ``--no-resume``, so every notebook re-executes but models and
-embeddings come from the cache. Budgets (2 CPU cores): cold within 45 min, warm within 5 min.
+embeddings come from the cache. Budgets (2 CPU cores): cold within 60 min, warm within 5 min.
 
     python benchmarks/main_job.py [--cache DIR] [--out runs/bench-main]
 """
