@@ -235,6 +235,43 @@ def test_build_once_builds_once_and_rebuilds_a_damaged_folder(tmp_path, monkeypa
     assert len(calls) == 2 and (folder / "toy.safetensors").read_bytes() == good and no_leftovers(folder.parent)
 
 
+def _build_in_process(cache: str, log: str, out: str) -> None:
+    """One worker: build toy-a (seed 0) in the shared cache; each training appends a line to ``log``."""
+    import os
+    import time
+
+    os.environ["ZSLAB_CACHE"] = cache
+
+    def build(folder):
+        with open(log, "a") as f:
+            f.write(f"{os.getpid()}\n")
+        time.sleep(0.5)                      # long enough for the other worker to arrive meanwhile
+        (folder / "toy.safetensors").write_bytes(b"weights of toy-a")
+        return {"dim": 3}
+
+    toy = ToyZoo("toy model", "none.yaml", 1, weight_files=("toy.safetensors",))
+    Path(out).write_text(str(toy.build_once("toy-a", toy.entry("toy-a"), 0, build)))
+
+
+def test_two_processes_building_one_key_train_it_once(tmp_path):
+    """Workers of a sweep share ZSLAB_CACHE: the second waits for the first and reuses its folder."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    log = tmp_path / "trainings.log"
+    workers = [ctx.Process(target=_build_in_process, args=(str(tmp_path / "cache"), str(log), str(tmp_path / f"out{i}")))
+               for i in range(2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(60)
+    assert [w.exitcode for w in workers] == [0, 0]
+    assert len(log.read_text().splitlines()) == 1
+    folders = {(tmp_path / f"out{i}").read_text() for i in range(2)}
+    assert len(folders) == 1 and check_folder(Path(folders.pop())) is None
+    assert no_leftovers(tmp_path / "cache" / "models")
+
+
 def test_build_that_writes_no_weights_fails_and_leaves_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("ZSLAB_CACHE", str(tmp_path))
     toy = ToyZoo("toy model", "none.yaml", 1, weight_files=("toy.safetensors", "other.json"))

@@ -9,7 +9,9 @@ deleted and retrained: never loaded silently.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
+import fcntl
 import hashlib
 import json
 import shutil
@@ -17,7 +19,7 @@ import tempfile
 import uuid
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 import yaml
 
@@ -70,35 +72,51 @@ class ModelZoo:
 
         The folder is built in a temporary sibling, its files hashed into the manifest, and renamed into
         place only when complete, so an interrupted training never leaves a folder that looks finished.
+        Builders of one key in several processes take turns (a file lock): the first trains, the others
+        then find its folder and verify it.
         A cached folder that fails :func:`check_folder` is reported (``RuntimeWarning``), deleted and
         rebuilt. Each file is hashed once per call.
         """
         key = self.key(name, entry, seed)
         final = cache_dir("models") / f"{name}-seed{seed}-{key}"
-        if final.exists():
-            problem = check_folder(final, key, self.weight_files)
-            if problem is None:
-                return final
-            warnings.warn(f"{self.kind} {name!r} (seed {seed}): the cached folder {final} is damaged "
-                          f"({problem}); deleting it and retraining", RuntimeWarning, stacklevel=2)
-            _discard(final)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
-        try:
-            manifest = dict(build(tmp))
-            absent = [f for f in self.weight_files if not (tmp / f).is_file()]
-            if absent:
-                raise RuntimeError(f"training {self.kind} {name!r} wrote no {', '.join(absent)}")
-            manifest.update(cache_key=key, **{FILES_KEY: hash_files(tmp)})
-            (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True))
-            if final.exists():  # another process got there first, or a partial folder of an older zslab
-                if check_folder(final, key, self.weight_files) is None:
+        with _build_lock(final):  # one builder per key across processes (Dask workers share the cache)
+            if final.exists():
+                problem = check_folder(final, key, self.weight_files)
+                if problem is None:
                     return final
+                warnings.warn(f"{self.kind} {name!r} (seed {seed}): the cached folder {final} is damaged "
+                              f"({problem}); deleting it and retraining", RuntimeWarning, stacklevel=2)
                 _discard(final)
-            tmp.rename(final)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+            try:
+                manifest = dict(build(tmp))
+                absent = [f for f in self.weight_files if not (tmp / f).is_file()]
+                if absent:
+                    raise RuntimeError(f"training {self.kind} {name!r} wrote no {', '.join(absent)}")
+                manifest.update(cache_key=key, **{FILES_KEY: hash_files(tmp)})
+                (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+                if final.exists():  # a partial folder of an older zslab, which took no lock
+                    _discard(final)
+                tmp.rename(final)
+            finally:
+                if tmp.exists():
+                    shutil.rmtree(tmp, ignore_errors=True)
         return final
+
+
+@contextlib.contextmanager
+def _build_lock(final: Path) -> Iterator[None]:
+    """An exclusive advisory lock on ``<cache>/locks/<folder>.lock``: a second process that wants the same
+    model waits for the first to finish and then finds its folder, instead of training it again. The OS
+    releases the lock if its holder dies, so a crashed training never blocks the next one. Lock files stay
+    (deleting one while another process waits on it would let a third lock a new file)."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with open(cache_dir("locks") / f"{final.name}.lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def read_manifest(folder: Path) -> Dict[str, Any]:
