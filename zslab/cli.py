@@ -3,8 +3,9 @@
     zslab list [papers|notebooks|models|datasets]
     zslab params ID
     zslab run [IDS ...] [--all] [-p NAME VALUE]... [--mode offline|real] [--out DIR] [--no-resume]
-              [--test-params] [--no-progress]
+              [--test-params] [--no-progress] [--jobs N]
     zslab report DIR
+    zslab sweep SWEEP.yaml [--out DIR] [--workers N | --scheduler ADDRESS]
 
 Every command also takes ``--papers-dir DIR`` and ``--notebooks-dir DIR`` (default: ``data/papers`` and
 ``notebooks/`` of the repository; also ``$ZSLAB_PAPERS_DIR`` / ``$ZSLAB_NOTEBOOKS_DIR``).
@@ -13,6 +14,7 @@ Bad input (unknown id, parameter or value) prints one line to stderr and exits w
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
@@ -64,6 +66,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no progress display: neither papermill's per-cell bar nor the line showing what a "
                         "running notebook's long loops (training, encoding) are at, with their ETA")
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="run N notebooks at a time on a local Dask cluster (kernel start-ups overlap; the "
+                        "per-notebook progress display is off); default 1: one after another, here")
+
+    p = sub.add_parser("sweep", parents=[common], help="run notebooks x a parameter grid x seeds on Dask",
+                       description="Run every cell of a sweep file (notebooks x grid x seeds; see "
+                                   "zslab/runner/sweep.py) on a Dask cluster, each cell in its own run folder "
+                                   "under --out, then write results.csv, sweep.json and sweep.html there. "
+                                   "A rerun executes only missing, failed or interrupted cells.")
+    p.add_argument("file", type=Path, metavar="SWEEP.yaml")
+    p.add_argument("--out", type=Path, default=Path("runs") / "sweep", help="sweep folder (default: runs/sweep)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, default=None,
+                       help="worker processes of the local cluster (default: one per core)")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="an existing Dask scheduler (e.g. tcp://host:8786) instead of a local cluster")
 
     p = sub.add_parser("report", parents=[common], help="(re)write results.csv and report.html of a run folder")
     p.add_argument("dir", type=Path)
@@ -77,7 +95,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except SystemExit as exc:                    # argparse: --help (0) or a usage error (2)
         return int(exc.code or 0)
     try:
-        return {"list": _cmd_list, "params": _cmd_params, "run": _cmd_run, "report": _cmd_report}[args.command](args)
+        return {"list": _cmd_list, "params": _cmd_params, "run": _cmd_run, "sweep": _cmd_sweep,
+                "report": _cmd_report}[args.command](args)
     except ZslabError as exc:
         print(f"zslab {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -203,10 +222,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     ids = _selected_ids(args)
     overrides = build_overrides(ids, args.param, args.test_params, args.notebooks_dir, args.papers_dir)
-    plan_runs(ids, overrides, args.mode, args.notebooks_dir, args.papers_dir)   # bad input: exit 2, nothing run
-    print(f"zslab run: {len(ids)} notebook(s), mode {args.mode}, into {args.out}")
-    results = run_notebooks(ids, args.out, overrides, mode=args.mode, resume=args.resume, progress=args.progress,
-                            notebooks_dir=args.notebooks_dir, papers_dir=args.papers_dir)
+    plans = plan_runs(ids, overrides, args.mode, args.notebooks_dir, args.papers_dir)   # bad input: exit 2, nothing run
+    if args.jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
+    print(f"zslab run: {len(ids)} notebook(s), mode {args.mode}, into {args.out}"
+          + (f", {args.jobs} at a time" if args.jobs > 1 else ""), flush=True)
+    if args.jobs > 1:
+        results = _run_in_parallel(plans, args)
+    else:
+        results = run_notebooks(ids, args.out, overrides, mode=args.mode, resume=args.resume,
+                                progress=args.progress, notebooks_dir=args.notebooks_dir, papers_dir=args.papers_dir)
     csv_path, html_path = write_report(args.out)
     counts = {s: sum(r.status == s for r in results) for s in ("done", "failed", "missing asset", "interrupted")}
     skipped = sum(r.skipped for r in results)
@@ -222,6 +247,52 @@ def _cmd_run(args: argparse.Namespace) -> int:
               f"(notebooks done with the same parameters are skipped)")
         return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
     return EXIT_FAILED if counts["failed"] or counts["missing asset"] else EXIT_OK
+
+
+def _run_in_parallel(plans: list, args: argparse.Namespace) -> list:
+    """``zslab run --jobs N``: each notebook a task on a local Dask cluster of N workers, into the same
+    run folder (status files are per notebook); results in the order of ``plans``."""
+    from .runner.sweep import run_notebook_task, run_on_cluster
+
+    out = str(Path(args.out).absolute())
+    nb_dir = str(args.notebooks_dir) if args.notebooks_dir else None
+    pp_dir = str(args.papers_dir) if args.papers_dir else None
+    finished = {}
+
+    def show(i: int, n: int, r) -> None:
+        finished[r.notebook] = r
+        note = ("done earlier with the same parameters, skipped" if r.skipped else
+                f"{r.status} in {r.duration_s} s" + (f": {r.error.get('ename')}: {r.error.get('evalue')}"
+                                                     if r.error else ""))
+        print(f"[{i}/{n}] {r.notebook} ... {note}", flush=True)
+
+    tasks = [(run_notebook_task, (p.notebook, out, p.passed, args.mode, args.resume, nb_dir, pp_dir)) for p in plans]
+    run_on_cluster(tasks, show, workers=args.jobs)
+    return [finished[p.notebook] for p in plans]
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from .runner.sweep import load_sweep, plan_cells, run_sweep
+
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {args.workers}")
+    spec = load_sweep(args.file)
+    cells = plan_cells(spec, args.notebooks_dir, args.papers_dir)       # bad input: exit 2, nothing run
+    where = args.scheduler or f"a local cluster of {args.workers or os.cpu_count()} worker(s)"
+    print(f"zslab sweep: {len(cells)} cell(s) of {', '.join(spec.notebooks)}, mode {spec.mode}, on {where}, "
+          f"into {args.out}", flush=True)
+
+    def show(i: int, n: int, state: dict) -> None:
+        note = "done earlier, skipped" if state.get("skipped") else f"{state['status']} in {state['seconds']} s"
+        err = state.get("error") or {}
+        extra = f": {err.get('ename')}: {err.get('evalue')}" if state["status"] != "done" and err else ""
+        print(f"[{i}/{n}] {state['notebook']} {state['cell']} ... {note}{extra}", flush=True)
+
+    result = run_sweep(spec, args.out, workers=args.workers, scheduler=args.scheduler,
+                       notebooks_dir=args.notebooks_dir, papers_dir=args.papers_dir, on_cell=show)
+    print(", ".join(f"{n} {s}" for s, n in result.counts.items()) + f" in {result.wall_s} s on {result.workers} worker(s)")
+    print(f"sweep: {args.out / 'sweep.html'}\nresults: {args.out / 'results.csv'}")
+    return EXIT_OK if set(result.counts) <= {"done"} else EXIT_FAILED
 
 
 def _cmd_report(args: argparse.Namespace) -> int:

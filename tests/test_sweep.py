@@ -1,0 +1,115 @@
+"""Sweeps on a 2-worker Dask LocalCluster: every cell in its own run folder, a failing cell that keeps its
+error and stops nothing, a resume that runs only missing and failed cells, and the tidy table with the
+swept parameter as a column and its figure with intervals over seeds."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from zslab.cli import main as cli_main
+from zslab.errors import ZslabError
+from zslab.runner import read_status
+from zslab.runner.sweep import parse_sweep, plan_cells, run_sweep, summarise
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+DIRS = dict(notebooks_dir=FIXTURES / "notebooks", papers_dir=FIXTURES / "papers")
+#: n_points 0 makes the toy notebook fail (the mean of no values): a failing cell on purpose.
+SPEC = {"notebooks": ["toy_claim"], "grid": {"n_points": [0, 6, 12]}, "seeds": [0, 1],
+        "parameters": {"scale": 2.0}, "plot": {"metric": "toy_score"}}
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sweep")
+    spec = parse_sweep(SPEC)
+    first = run_sweep(spec, out, workers=2, **DIRS)
+    missing = plan_cells(spec, **DIRS)[-1]                 # n_points=12, seed 1: as if never run
+    shutil.rmtree(missing.folder(out))
+    second = run_sweep(spec, out, workers=2, **DIRS)
+    return {"out": out, "spec": spec, "first": first, "second": second, "missing": missing.name}
+
+
+def test_every_cell_runs_in_its_own_folder_and_a_failing_cell_stops_nothing(sweep):
+    first = sweep["first"]
+    assert first.workers == 2 and len(first.cells) == 6
+    assert first.counts == {"failed": 2, "done": 4} or first.counts == {"done": 4, "failed": 2}
+    for cell in first.cells:
+        assert cell["status"] == ("failed" if cell["point"]["n_points"] == 0 else "done"), cell
+    failed = [c for c in first.cells if c["status"] == "failed"]
+    assert all(c["error"]["ename"] == "StatisticsError" for c in failed)
+    folder = sweep["out"] / "cells" / "toy_claim" / failed[0]["cell"]
+    assert read_status(folder, "toy_claim")["error"]["ename"] == "StatisticsError"   # kept in the cell's status
+    assert len({c["worker_pid"] for c in first.cells}) == 2                            # both workers took cells
+
+
+def test_a_rerun_executes_only_missing_and_failed_cells(sweep):
+    second = {c["cell"]: c for c in sweep["second"].cells}
+    ran = {name for name, c in second.items() if not c["skipped"]}
+    expected = {sweep["missing"]} | {c["cell"] for c in sweep["first"].cells if c["status"] == "failed"}
+    assert ran == expected
+    assert second[sweep["missing"]]["status"] == "done"
+
+
+def test_results_table_has_the_swept_parameter_and_seed(sweep):
+    df = pd.read_csv(sweep["out"] / "results.csv")
+    scores = df[df["metric"] == "toy_score"]
+    assert sorted(scores["n_points"].unique()) == [6, 12] and sorted(scores["sweep_seed"].unique()) == [0, 1]
+    assert len(scores) == 4 and (df.loc[df["n_points"] == 0, "status"] == "failed").all()
+    params = scores["parameters"].map(json.loads)
+    assert (params.map(lambda p: p["scale"]) == 2.0).all()
+    assert (params.map(lambda p: p["seeds"]) == scores["sweep_seed"].map(lambda s: [s])).all()
+
+
+def test_summary_is_the_mean_over_seeds_with_a_t_interval(sweep):
+    df = pd.read_csv(sweep["out"] / "results.csv")
+    summary = summarise(df, "n_points", "toy_score", {})
+    assert sorted(summary["n_points"]) == [6, 12] and (summary["n"] == 2).all()
+    six = df[(df["metric"] == "toy_score") & (df["n_points"] == 6)]["value"]
+    row = summary[summary["n_points"] == 6].iloc[0]
+    assert row["mean"] == pytest.approx(six.mean()) and row["low"] < row["mean"] < row["high"]
+
+
+def test_sweep_page_and_figure(sweep):
+    out = sweep["out"]
+    assert (out / "figures" / "n_points.png").stat().st_size > 1000
+    page = (out / "sweep.html").read_text()
+    assert "6 cells" in page and "StatisticsError" in page and "data:image/png;base64," in page
+    meta = json.loads((out / "sweep.json").read_text())
+    assert meta["workers"] == 2 and len(meta["cells"]) == 6
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"grid": {"n_points": [1]}}, "missing field(s) ['notebooks']"),
+    ({**SPEC, "grid": {"n_points": []}}, "non-empty lists"),
+    ({**SPEC, "grid": {"seeds": [[0]]}}, "sweep seeds with the 'seeds' field"),
+    ({**SPEC, "sede": [0]}, "unknown field(s) ['sede']"),
+    ({**SPEC, "parameters": {"n_points": 3}}, "set both as fixed 'parameters' and by the sweep"),
+    ({**SPEC, "mode": "cloud"}, "valid modes: offline, real"),
+])
+def test_bad_sweep_files_name_the_field(bad, message):
+    with pytest.raises(ZslabError) as err:
+        parse_sweep(bad)
+    assert message in str(err.value)
+
+
+def test_bad_parameter_values_stop_the_sweep_before_anything_runs(tmp_path, capsys):
+    path = tmp_path / "sweep.yaml"
+    path.write_text(json.dumps({**SPEC, "grid": {"method": ["mean", "mode"]}}))
+    code = cli_main(["sweep", str(path), "--out", str(tmp_path / "out"), "--workers", "1",
+                     "--notebooks-dir", str(DIRS["notebooks_dir"]), "--papers-dir", str(DIRS["papers_dir"])])
+    assert code == 2 and "'mode'" in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+def test_run_with_jobs_runs_notebooks_on_workers_into_one_folder(tmp_path, capsys):
+    args = ["run", "toy_failing", "toy_claim", "--jobs", "2", "--out", str(tmp_path / "run"),
+            "--notebooks-dir", str(DIRS["notebooks_dir"]), "--papers-dir", str(DIRS["papers_dir"])]
+    assert cli_main(args) == 1                                  # one notebook failed, the other ran
+    assert read_status(tmp_path / "run", "toy_failing")["status"] == "failed"
+    assert read_status(tmp_path / "run", "toy_claim")["status"] == "done"
+    df = pd.read_csv(tmp_path / "run" / "results.csv")
+    assert set(df["notebook"]) == {"toy_failing", "toy_claim"}
+    assert cli_main(args) == 1 and "toy_claim ... done earlier with the same parameters, skipped" in capsys.readouterr().out
