@@ -42,6 +42,7 @@ control: dict = {"offtopic_rate": 0.0}  # offline: world knobs of the control ar
 control_seeds: list = [0, 1, 2]  # seeds of the control arm (separately trained models)
 n_bootstrap: int = 1000  # bootstrap resamples for per-seed intervals
 batch_size: int = 256  # images per encoding batch
+device: str = "auto"  # where images are encoded: auto (cuda when present), cpu, cuda, cuda:N, mps
 
 # %%
 import pandas as pd
@@ -70,7 +71,8 @@ print(f"{paper.title} (arXiv {paper.arxiv})\nheads: " + "; ".join(f"{k}: {len(v)
 scores, rows = {}, []
 for arm, overrides in arms.items():
     for seed in (seeds if overrides is None else control_seeds):
-        run = encode_eval_set(model, pretrained, dataset, split, seed, n_per_class, data_root, overrides, batch_size)
+        run = encode_eval_set(model, pretrained, dataset, split, seed, n_per_class, data_root, overrides, batch_size,
+                              device)
         scores[arm, seed] = evaluate_heads(run.model.encode_text, run.dataset.classes, heads, run.features, run.labels)
         rows += record_scores(scores[arm, seed], seed, n_bootstrap=n_bootstrap, arm=arm, dataset=dataset, split=split,
                               n_classes=len(run.dataset.classes))

@@ -39,6 +39,7 @@ heldout: list = [["cow", "giraffe", "zebra"], ["trouser", "bag", "ankle boot"]] 
 seeds: list = [0, 1, 2]  # one trained model per seed; also the seed of the evaluation subsample
 n_per_class: int = 200  # test images per class (0 keeps all)
 n_bootstrap: int = 1000  # bootstrap resamples for per-seed intervals
+device: str = "auto"  # where images are encoded: auto (cuda when present), cpu, cuda, cuda:N, mps
 
 # %%
 import pandas as pd
@@ -63,7 +64,7 @@ rows, gzsl_rows, scores = [], [], {}
 for config, names in models.items():
     for model_name, dataset, held in zip(names, datasets, heldout):
         for seed in seeds:
-            run = encode_eval_set(model_name, pretrained, dataset, "test", seed, n_per_class)
+            run = encode_eval_set(model_name, pretrained, dataset, "test", seed, n_per_class, device=device)
             check_heldout_in_manifest(run.model.manifest, held, model_name)
             heads = transfer_heads(dataset, run.dataset.classes, run.dataset.templates)
             result = heldout_transfer(run.model.encode_text, run.dataset.classes, held, heads, run.features, run.labels)

@@ -38,6 +38,7 @@ n_per_class: int = 100  # test inputs per class
 n_word_settings: int = 6  # label-word assignments per template (the first uses the class names)
 scale: float = 100.0  # logit scale turning cosine similarities into probabilities (CLIP's value)
 n_bootstrap: int = 1000  # bootstrap resamples for per-seed intervals
+device: str = "auto"  # where images are encoded: auto (cuda when present), cpu, cuda, cuda:N, mps
 
 # %%
 import pandas as pd
@@ -58,7 +59,7 @@ REGIMES = ("one template, varied label words", "control: class names, template e
 rows, kl_rows, scores, per_setting = [], [], {}, []
 for setting in settings:
     for seed in seeds:
-        inputs = load_inputs(setting, n_per_class, seed, pretrained or None)
+        inputs = load_inputs(setting, n_per_class, seed, pretrained or None, device)
         words = load_label_words(inputs.dataset, inputs.classes)
         for regime in REGIMES:
             result = word_bias_experiment(inputs, words, regime == REGIMES[0], n_word_settings, scale, seed)

@@ -214,3 +214,26 @@ def test_two_empty_caches_give_identical_models_and_features(tmp_path, monkeypat
     (files_a, fp_a, feats_a, labels_a), (files_b, fp_b, feats_b, labels_b) = outputs
     assert files_a == files_b and fp_a == fp_b
     assert torch.equal(feats_a, feats_b) and torch.equal(labels_a, labels_b)
+
+
+def test_device_auto_is_cpu_without_a_gpu_and_bad_devices_name_the_choices():
+    from zslab.models import resolve_device
+
+    assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device("cpu") == "cpu"
+    with pytest.raises(InvalidChoiceError, match=r"unknown device 'gpu0'; valid devices: auto, cpu, cuda, cuda:N, mps"):
+        resolve_device("gpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(InvalidChoiceError, match="torch sees no CUDA GPU here; use 'auto' or 'cpu'"):
+            load_model("zsclip-micro", device="cuda:0", progress=False)
+
+
+def test_every_notebook_that_encodes_images_takes_a_device():
+    from zslab.papers import list_notebooks, notebook_path
+    from zslab.runner import notebook_parameters
+
+    for nb in list_notebooks():
+        source = notebook_path(nb).read_text()
+        if "encode_eval_set" in source or "load_inputs" in source:
+            param = notebook_parameters(notebook_path(nb)).get("device")
+            assert param is not None and param.default == "auto", nb

@@ -29,10 +29,12 @@ def image_features(model: LoadedModel, dataset, batch_size: int = 256, cache: Op
     """L2-normalised image features ``[N, D]`` and labels ``[N]`` of ``dataset`` (a zslab ZSDataset).
 
     Cached under a key made of the model's weight hash, its preprocessing, and the dataset's identity
-    (name, split, files, sample selection): a warm rerun does not encode again.
+    (name, split, files, sample selection): a warm rerun does not encode again. Features encoded on an
+    accelerator get keys of their own (its kernels round differently), so a CPU run never reads them.
     """
+    device_type = torch.device(model.device).type
     description = {"kind": "image_features", "model": model.fingerprint, "preprocess": repr(model.preprocess),
-                   "dataset": dataset.identity}
+                   "dataset": dataset.identity, **({"device": device_type} if device_type != "cpu" else {})}
 
     def compute():
         shared = getattr(model, "encode_dataset", None)

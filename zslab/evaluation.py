@@ -47,14 +47,15 @@ class EncodedEval:
 
 def encode_eval_set(model: str, pretrained: Optional[str], dataset: str, split: str, seed: int,
                     n_per_class: int = 0, data_root: str = "", overrides: Optional[Mapping[str, Dict]] = None,
-                    batch_size: int = 256, **dataset_kwargs) -> EncodedEval:
-    """Load ``model`` (seed ``seed``; zslab models trained with ``overrides``), build its evaluation set and
-    encode it: the first step of every zero-shot notebook, for one seed."""
+                    batch_size: int = 256, device: str = "cpu", **dataset_kwargs) -> EncodedEval:
+    """Load ``model`` (seed ``seed``; zslab models trained with ``overrides``) on ``device`` (``auto``:
+    cuda when present), build its evaluation set and encode it: the first step of every zero-shot
+    notebook, for one seed. Features come back on the CPU."""
     from .embeddings import image_features
     from .models import load_model
 
     kwargs = {"overrides": overrides} if overrides else {}
-    lm = load_model(model, pretrained or None, seed=seed, **kwargs)
+    lm = load_model(model, pretrained or None, seed=seed, device=device, **kwargs)
     ds = eval_dataset(dataset, data_root or None, split, n_per_class=n_per_class, seed=seed, model=lm,
                       **dataset_kwargs)
     feats, labels = image_features(lm, ds, batch_size=batch_size)

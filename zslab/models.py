@@ -227,15 +227,42 @@ RESOLVERS: List[Resolver] = [
 ]
 
 
+#: Devices a model can be put on: ``auto`` picks ``cuda`` when a GPU is present, else ``cpu``.
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` → ``cuda`` if available else ``cpu``; others are checked (a GPU asked for and absent
+    raises at once, naming the choices, instead of failing deep inside torch)."""
+    import re
+
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if not (device in ("cpu", "cuda", "mps") or re.fullmatch(r"cuda:\d+", device or "")):
+        raise InvalidChoiceError(f"unknown device {device!r}; valid devices: {', '.join(DEVICE_CHOICES)}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InvalidChoiceError(f"device {device!r} asked for, but torch sees no CUDA GPU here; use 'auto' or 'cpu'")
+    if device.startswith("cuda:") and int(device.split(":")[1]) >= torch.cuda.device_count():
+        raise InvalidChoiceError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s) here")
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise InvalidChoiceError("device 'mps' asked for, but torch sees no Apple GPU here; use 'auto' or 'cpu'")
+    return device
+
+
 def load_model(name: str, pretrained: Optional[str] = None, *, seed: int = 0, device: str = "cpu",
                progress: bool = True, overrides: Optional[dict] = None) -> LoadedModel:
     """Model, preprocess and tokenizer for ``name`` (see the module docstring for what ``name`` can be).
 
-    ``seed`` selects the training run of a zslab zoo model and is ignored for other sources.
+    ``seed`` selects the training run of a zslab zoo model and is ignored for other sources. ``device``:
+    where the model runs (``auto``: cuda when present; see :func:`resolve_device`); zoo models are trained
+    on the CPU (deterministic) whatever it is.
     ``overrides`` changes a zoo model's entry before training (``offline_model_dir``: ``{"train": {...},
     "world": {...}, "model_cfg": {...}}``); zoos that cannot do that, and other sources, refuse it.
     """
     apply_offline_env()
+    device = resolve_device(device)
     if pretrained == "":
         pretrained = None
     resolver = next(r for r in RESOLVERS if r.matches(name))

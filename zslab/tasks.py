@@ -54,14 +54,16 @@ def parse_setting(setting: str) -> Tuple[str, str, str, str]:
     return parts[0], parts[1], parts[2], parts[3]
 
 
-def load_inputs(setting: str, n_per_class: int, seed: int, pretrained: Optional[str] = None) -> ZeroShotInputs:
+def load_inputs(setting: str, n_per_class: int, seed: int, pretrained: Optional[str] = None,
+                device: str = "cpu") -> ZeroShotInputs:
+    """The inputs of ``setting``; ``device`` is where images are encoded (text encoders stay on the CPU)."""
     kind, model, dataset, split = parse_setting(setting)
-    return INPUT_KINDS.get(kind)(model, dataset, split, n_per_class, seed, pretrained)
+    return INPUT_KINDS.get(kind)(model, dataset, split, n_per_class, seed, pretrained, device)
 
 
 @INPUT_KINDS.register("text")
 def _text_inputs(model: str, dataset: str, split: str, n_per_class: int, seed: int,
-                 pretrained: Optional[str]) -> ZeroShotInputs:
+                 pretrained: Optional[str], device: str = "cpu") -> ZeroShotInputs:
     from .datasets import load_templates
     from .text import encode_cached, load_text_encoder
 
@@ -75,12 +77,12 @@ def _text_inputs(model: str, dataset: str, split: str, n_per_class: int, seed: i
 
 @INPUT_KINDS.register("image")
 def _image_inputs(model: str, dataset: str, split: str, n_per_class: int, seed: int,
-                  pretrained: Optional[str]) -> ZeroShotInputs:
+                  pretrained: Optional[str], device: str = "cpu") -> ZeroShotInputs:
     from PIL import Image
 
     from .evaluation import encode_eval_set
 
-    run = encode_eval_set(model, pretrained, dataset, split, seed, n_per_class)
+    run = encode_eval_set(model, pretrained, dataset, split, seed, n_per_class, device=device)
     mean = np.zeros(3)
     count = 0
     for i in range(0, len(run.dataset), max(1, len(run.dataset) // 200)):  # a sample is enough for a mean
