@@ -32,7 +32,7 @@ def image_features(model: LoadedModel, dataset, batch_size: int = 256, cache: Op
     (name, split, files, sample selection): a warm rerun does not encode again. Features encoded on an
     accelerator get keys of their own (its kernels round differently), so a CPU run never reads them.
     """
-    device_type = torch.device(model.device).type
+    device_type = torch.device(getattr(model, "device", "cpu")).type
     description = {"kind": "image_features", "model": model.fingerprint, "preprocess": repr(model.preprocess),
                    "dataset": dataset.identity, **({"device": device_type} if device_type != "cpu" else {})}
 
