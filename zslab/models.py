@@ -15,6 +15,7 @@ Checkpoints always load with ``weights_only=True``.
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -234,10 +235,6 @@ DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
 def resolve_device(device: str) -> str:
     """``auto`` → ``cuda`` if available else ``cpu``; others are checked (a GPU asked for and absent
     raises at once, naming the choices, instead of failing deep inside torch)."""
-    import re
-
-    import torch
-
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if not (device in ("cpu", "cuda", "mps") or re.fullmatch(r"cuda:\d+", device or "")):

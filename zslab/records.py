@@ -65,7 +65,7 @@ class Recorder:
         out = None
         if self.path is not None:
             out = self.path.parent / "figures" / self.notebook / f"{name}.png"
-            atomic_write(out, lambda p: fig.savefig(p, format="png", dpi=110, bbox_inches="tight"))
+            save_png(fig, out)
             rel = os.path.relpath(out, self.path.parent)
         else:
             rel = None
@@ -122,6 +122,11 @@ def record(metric: str, value: float, *, interval: Optional[Sequence[float]] = N
            seed: Optional[int] = None, **labels: Any) -> Dict[str, Any]:
     """Record one number: its metric name, value, optional (low, high) interval, seed and labels."""
     return recorder().metric(metric, value, interval=interval, seed=seed, **labels)
+
+
+def save_png(fig: Any, path: Path) -> Path:
+    """Write a matplotlib figure as the PNG every zslab page embeds (atomically: no half-written file)."""
+    return atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=110, bbox_inches="tight"))
 
 
 def record_figure(fig: Any, name: str, caption: str = "") -> Optional[Path]:

@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Union
 import numpy as np
 
 from .arrays import to_numpy
-from .metrics import across_seeds, bootstrap_ci, bootstrap_mean_ci
+from .metrics import across_seeds, bootstrap_ci, bootstrap_mean_ci, student_t_ppf
 
 
 @dataclass(frozen=True)
@@ -64,8 +64,6 @@ def over_seeds(values: Sequence[float], level: float = 0.95) -> Estimate:
 def difference_of_means(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> Estimate:
     """Mean of ``a`` minus mean of ``b`` for two independent groups of runs (e.g. models trained on two
     worlds), with Welch's t-interval (unequal variances, Welch–Satterthwaite degrees of freedom)."""
-    from scipy.stats import t as student_t
-
     x, y = np.asarray(list(a), dtype=np.float64), np.asarray(list(b), dtype=np.float64)
     if x.size < 2 or y.size < 2:
         raise ValueError(f"Welch's interval needs >= 2 runs per group, got {x.size} and {y.size}")
@@ -75,7 +73,7 @@ def difference_of_means(a: Sequence[float], b: Sequence[float], level: float = 0
     if se == 0:
         return Estimate(diff, diff, diff, int(x.size + y.size), f"Welch t, {x.size} vs {y.size} runs", level)
     df = (va + vb) ** 2 / (va ** 2 / (x.size - 1) + vb ** 2 / (y.size - 1))
-    half = float(student_t.ppf(1 - (1 - level) / 2, df)) * se
+    half = student_t_ppf(1 - (1 - level) / 2, df) * se
     return Estimate(diff, diff - half, diff + half, int(x.size + y.size), f"Welch t, {x.size} vs {y.size} runs", level)
 
 

@@ -151,16 +151,19 @@ def _half_width(verdict: Dict[str, Any]) -> str:
 
 
 def _figure_html(fig: Dict[str, Any], rec_dir: Path) -> str:
-    cap = _e(fig.get("caption") or fig.get("name"))
     if not fig.get("path"):
         return f"<p class='muted'>figure {_e(fig.get('name'))}: not saved (no records file)</p>"
-    path = rec_dir / fig["path"]
+    return embedded_figure(rec_dir / fig["path"], fig.get("name"), fig.get("caption") or fig.get("name"))
+
+
+def embedded_figure(path: Path, name: Any, caption: Any) -> str:
+    """A PNG file as a self-contained ``<figure>`` (base64 data URI), or a note that the file is missing."""
     try:
-        data = base64.b64encode(path.read_bytes()).decode("ascii")
+        data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
     except OSError:
-        return f"<p class='muted'>figure {_e(fig.get('name'))}: file {_e(path)} missing</p>"
-    return (f'<figure><img alt="{_e(fig.get("name"))}" src="data:image/png;base64,{data}">'
-            f"<figcaption>{cap}</figcaption></figure>")
+        return f"<p class='muted'>figure {_e(name)}: file {_e(path)} missing</p>"
+    return (f'<figure><img alt="{_e(name)}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{_e(caption)}</figcaption></figure>")
 
 
 def _section(e: Dict[str, Any]) -> str:

@@ -44,9 +44,10 @@ import yaml
 from .. import papers as papers_mod
 from ..errors import InvalidChoiceError, ZslabError
 from ..io import atomic_write, atomic_write_json, atomic_write_text
+from ..records import save_png
 from ..metrics import across_seeds
 from .execute import MODES, NotebookResult, plan_runs, run_notebooks
-from .report import collect_results, write_report
+from .report import collect_results, embedded_figure, write_report
 
 SPEC_REQUIRED = ("notebooks", "grid")
 SPEC_OPTIONAL = ("seeds", "parameters", "test_params", "mode", "plot")
@@ -161,11 +162,8 @@ def run_cell(cell: Cell, out: str, mode: str, notebooks_dir: Optional[str] = Non
     folder = cell.folder(Path(out))
     t0 = time.perf_counter()
     try:
-        results = run_notebooks([cell.notebook], folder, {cell.notebook: cell.overrides}, mode=mode, resume=True,
-                                progress=False, notebooks_dir=notebooks_dir, papers_dir=papers_dir,
-                                stream=io.StringIO())
+        r = run_notebook_task(cell.notebook, str(folder), cell.overrides, mode, True, notebooks_dir, papers_dir)
         write_report(folder)
-        r = results[0]
         return {"cell": cell.name, "notebook": cell.notebook, "status": r.status, "skipped": r.skipped,
                 "error": r.error, "seconds": round(time.perf_counter() - t0, 1), "worker_pid": os.getpid()}
     except BaseException as exc:                    # a worker-side failure is this cell's, not the sweep's
@@ -302,9 +300,7 @@ def write_sweep_outputs(spec: SweepSpec, cells: Sequence[Cell], result: SweepRes
                                      title=f"{spec.plot['metric']} against {parameter}: mean over seeds, 95% t-interval")
             if not numeric:
                 ax.set_xticks(range(len(order)), [str(k) for k in order])
-            png = out / "figures" / f"{_slug(parameter)}.png"
-            png.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(png, lambda p: ax.figure.savefig(p, format="png", dpi=110, bbox_inches="tight"))
+            png = save_png(ax.figure, out / "figures" / f"{_slug(parameter)}.png")
             plt.close(ax.figure)
             figures.append((parameter, png))
     paths["html"] = atomic_write_text(out / "sweep.html", _sweep_html(spec, result, figures))
@@ -312,8 +308,6 @@ def write_sweep_outputs(spec: SweepSpec, cells: Sequence[Cell], result: SweepRes
 
 
 def _sweep_html(spec: SweepSpec, result: SweepResult, figures: Iterable[tuple]) -> str:
-    import base64
-
     e = html.escape
     rows = "".join(
         f"<tr><td>{e(c['notebook'])}</td><td>{e(json.dumps(c['point']))}</td><td>{c['seed']}</td>"
@@ -321,9 +315,7 @@ def _sweep_html(spec: SweepSpec, result: SweepResult, figures: Iterable[tuple]) 
         f"<td>{e((c.get('error') or {}).get('ename', ''))} {e(str((c.get('error') or {}).get('evalue', ''))[:200])}</td>"
         f"<td><a href='cells/{e(c['notebook'])}/{e(c['cell'])}/report.html'>report</a></td></tr>"
         for c in result.cells)
-    figs = "".join(
-        f"<figure><img alt='{e(p)}' src='data:image/png;base64,{base64.b64encode(png.read_bytes()).decode()}'>"
-        f"<figcaption>{e(spec.plot['metric'])} against {e(p)}</figcaption></figure>" for p, png in figures)
+    figs = "".join(embedded_figure(png, p, f"{spec.plot['metric']} against {p}") for p, png in figures)
     counts = ", ".join(f"{n} {s}" for s, n in result.counts.items())
     return (f"<!doctype html><meta charset='utf-8'><title>zslab sweep</title>"
             f"<h1>zslab sweep</h1><p>{len(result.cells)} cells ({e(counts)}) on {result.workers} worker(s), "
