@@ -49,7 +49,7 @@ def mean_over_seeds(per_seed: pd.DataFrame, value: str, by: Sequence[str], metri
         rows.append({**names, "mean": est.mean, "low": est.low, "high": est.high, "half_width": est.half_width,
                      "n": est.n})
         record(metric or f"{value}_mean_over_seeds", est.mean,
-               interval=(est.low, est.high) if est.has_interval else None, n_seeds=est.n, **names, **labels)
+               interval=est.interval, n_seeds=est.n, **names, **labels)
     return pd.DataFrame(rows)
 
 

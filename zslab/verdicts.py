@@ -44,6 +44,11 @@ class Estimate:
     def has_interval(self) -> bool:
         return math.isfinite(self.low) and math.isfinite(self.high)
 
+    @property
+    def interval(self) -> Optional[tuple]:
+        """``(low, high)`` as :func:`zslab.records.record` takes it; ``None`` when there is none."""
+        return (self.low, self.high) if self.has_interval else None
+
     def describe(self, scale: float = 100.0, unit: str = " pt") -> str:
         """``"+3.1 pt, 95% interval [+1.2, +5.0] (half-width 1.9 pt; t over 5 seeds)"``."""
         if not self.has_interval:
@@ -142,6 +147,11 @@ def status_of(estimate: Estimate) -> str:
     return "inconclusive"
 
 
+def print_verdict(claim: str, status: str, evidence: str) -> None:
+    """The verdict as a notebook shows it: the status, the claim, and the evidence beneath."""
+    print(f"{status.upper():>15}: {claim}\n{'':>17}{evidence}")
+
+
 def judge(claim: str, estimate: Estimate, *, metric: str = "gain", scale: float = 100.0, unit: str = " pt",
           context: str = "", record: bool = True, **labels: Any) -> Dict[str, Any]:
     """Decide ``claim`` ("A beats B") from the estimate of A − B, print it, and record the number (as
@@ -150,9 +160,9 @@ def judge(claim: str, estimate: Estimate, *, metric: str = "gain", scale: float 
 
     status = status_of(estimate)
     evidence = estimate.describe(scale, unit) + (f"; {context}" if context else "")
-    print(f"{status.upper():>15}: {claim}\n{'':>17}{evidence}")
+    print_verdict(claim, status, evidence)
     if record:
-        interval: Optional[tuple] = (estimate.low, estimate.high) if estimate.has_interval else None
-        record_metric(metric, estimate.mean, interval=interval, n=estimate.n, method=estimate.method, **labels)
+        record_metric(metric, estimate.mean, interval=estimate.interval, n=estimate.n, method=estimate.method,
+                      **labels)
         return record_verdict(claim, status, evidence, estimate=estimate.as_dict())
     return {"claim": claim, "status": status, "evidence": evidence, "estimate": estimate.as_dict()}

@@ -12,13 +12,16 @@ Also here: :func:`macro_f1`, the unweighted mean of per-class F1 (the paper's he
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
 
 from ..arrays import finite_2d
 from ..errors import check_choice
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 LABEL_REPRESENTATIONS = ("name", "description", "name+description")
 
@@ -178,7 +181,7 @@ def check_encoder_gain(run: SimilarityRun, a: str, b: str, representations: Sequ
     """The notebook's verdict: "``a`` beats ``b`` in macro-F1" under every label representation (paired
     over seeds, or over texts for a single distinct run); decided by the weakest representation."""
     from ..records import record, record_verdict
-    from ..verdicts import paired_metric_gain, status_of
+    from ..verdicts import paired_metric_gain, print_verdict, status_of
 
     parts, worst, statuses = [], None, []
     for rep in representations:
@@ -186,7 +189,7 @@ def check_encoder_gain(run: SimilarityRun, a: str, b: str, representations: Sequ
                                  [run.preds[s, control, b, rep] for s in seeds], [run.labels[s] for s in seeds],
                                  n_resamples=n_bootstrap)
         statuses.append(status_of(est))
-        record("macro_f1_gain", est.mean, interval=(est.low, est.high) if est.has_interval else None,
+        record("macro_f1_gain", est.mean, interval=est.interval,
                comparison=f"{a} − {b}", representation=rep, n=est.n, method=est.method)
         parts.append(f"{rep}: {est.describe()} ({statuses[-1]})")
         worst = est if worst is None or est.low < worst.low else worst
@@ -195,5 +198,5 @@ def check_encoder_gain(run: SimilarityRun, a: str, b: str, representations: Sequ
     claim = (f"Similarity-based zero-shot classification with SBERT embeddings ({a}) beats the same method with a "
              f"simpler text representation ({b}) in macro-F1.")
     evidence = f"macro-F1 gain {a} − {b}: " + "; ".join(parts)
-    print(f"{status.upper():>15}: {claim}\n{'':>17}{evidence}")
+    print_verdict(claim, status, evidence)
     return record_verdict(claim, status, evidence, estimate=worst.as_dict())

@@ -15,7 +15,7 @@ import numpy as np
 from .captions import CaptionWriter
 from .render import Scenes, render, sample_scenes
 from .spec import FACTORS, WorldKnobs, WorldSpec
-from .splits import CompositionSplit
+from .splits import CompositionSplit, make_split
 
 
 @dataclass
@@ -48,9 +48,7 @@ def corpus_statistics(spec: WorldSpec, corpus: Corpus) -> List[Dict]:
     """One row per concept of a class factor: how many training images show it as the main object, how
     many captions mention it (any of its words), and how many use each synonym."""
     words = Counter(w for caps in corpus.captions for cap in caps for w in set(cap.split()))
-    image_counts = {"color": np.bincount(corpus.scenes.color, minlength=len(spec.colors)),
-                    "pattern": np.bincount(corpus.scenes.pattern, minlength=len(spec.patterns)),
-                    "shape": np.bincount(corpus.scenes.shape, minlength=len(spec.shapes))}
+    image_counts = {f: np.bincount(getattr(corpus.scenes, f), minlength=len(spec.factor_values(f))) for f in FACTORS}
     rows = []
     for factor in FACTORS:
         for i, concept in enumerate(spec.factor_values(factor)):
@@ -68,8 +66,6 @@ SPLIT_DEFAULTS = {"split_kind": "compositions", "holdout_fraction": 0.2, "split_
 
 def world_setting(world: Dict, spec: WorldSpec):
     """(knobs, split) of a model entry's ``world:`` mapping: split keys, ``n_train``, knob overrides."""
-    from .splits import make_split
-
     split_args = {k: world.get(k, v) for k, v in SPLIT_DEFAULTS.items()}
     overrides = {k: v for k, v in world.items() if k not in SPLIT_DEFAULTS and k != "n_train"}
     knobs = spec.knobs.replace(overrides)
