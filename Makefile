@@ -7,7 +7,7 @@ STAMP := $(VENV)/.zslab-installed
 RUN_DIR ?= runs/latest
 export ZSLAB_OFFLINE ?= 1
 
-.PHONY: env run test benchmark notebooks clean-run
+.PHONY: env run test lab benchmark notebooks clean-run
 
 $(STAMP): pyproject.toml requirements-nodeps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ run: env
 
 test: env
 	$(BIN)/pytest -q
+
+lab: env  ## JupyterLab on the notebooks; kernels run in this environment (--allow-root only when root)
+	$(BIN)/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 benchmark: env
 	$(BIN)/python benchmarks/tiny_clip.py --seeds 0 1 2

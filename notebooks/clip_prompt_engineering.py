@@ -102,7 +102,6 @@ bars_with_seeds(gains, "comparison", "gain", order=list(COMPARISONS), summary=ga
                 ylabel="paired gain in top-1", title="gains (paper, ImageNet: +0.013, +0.035; 36 datasets: ~+0.05)", zero_line=True)
 record_figure(fig, "prompt_heads", "Zero-shot top-1 by head and the paired gains per arm; dots are seeds, bars the "
               "mean with its 95% interval.")
-fig
 
 # %% [markdown]
 # ## Verdicts

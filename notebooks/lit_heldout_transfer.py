@@ -98,7 +98,6 @@ for ax, dataset, held in zip(axes, datasets, heldout):
                     title=f"{dataset}: held out {', '.join(held)}")
 record_figure(fig, "heldout_transfer", "Zero-shot top-1 on held-out classes by configuration and prompt head; "
               "bars: mean over seeds with 95% interval, dots: seeds, dashed: chance.")
-fig
 
 # %% [markdown]
 # ## Verdicts

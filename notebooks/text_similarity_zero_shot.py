@@ -93,7 +93,6 @@ for ax, control in zip(axes, controls):
 record_figure(fig, "encoders_by_label_representation", "Macro-F1 of similarity-based zero-shot classification by "
               "encoder and label representation, on the documents and on the control; bars: mean over seeds with "
               "95% t-interval, dots: seeds.")
-fig
 
 # %% [markdown]
 # ## Verdicts

@@ -92,7 +92,6 @@ for ax, setting in zip(axes, settings):
                     ax=ax, ylabel="accuracy", title=setting)
 record_figure(fig, "prior_matching", "Zero-shot accuracy of the raw, prior-matched, null-input and oracle "
               "classifiers, averaged over templates × label-word settings; bars: mean over seeds with 95% interval.")
-fig
 
 # %% [markdown]
 # ## Does prior matching track the oracle? Correlation over settings (the paper's analysis)
