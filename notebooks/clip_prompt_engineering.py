@@ -73,7 +73,7 @@ for arm, overrides in arms.items():
     for seed in (seeds if overrides is None else control_seeds):
         run = encode_eval_set(model, pretrained, dataset, split, seed, n_per_class, data_root, overrides, batch_size,
                               device)
-        scores[arm, seed] = evaluate_heads(run.model.encode_text, run.dataset.classes, heads, run.features, run.labels)
+        scores[arm, seed] = evaluate_heads(run.encode_text, run.dataset.classes, heads, run.features, run.labels)
         rows += record_scores(scores[arm, seed], seed, n_bootstrap=n_bootstrap, arm=arm, dataset=dataset, split=split,
                               n_classes=len(run.dataset.classes))
 chance = chance_level(run.dataset)

@@ -67,7 +67,7 @@ for config, names in models.items():
             run = encode_eval_set(model_name, pretrained, dataset, "test", seed, n_per_class, device=device)
             check_heldout_in_manifest(run.model.manifest, held, model_name)
             heads = transfer_heads(dataset, run.dataset.classes, run.dataset.templates)
-            result = heldout_transfer(run.model.encode_text, run.dataset.classes, held, heads, run.features, run.labels)
+            result = heldout_transfer(run.encode_text, run.dataset.classes, held, heads, run.features, run.labels)
             scores[dataset, seed] = {**scores.get((dataset, seed), {}),
                                      **{f"{config} / {h}": c for h, c in result.heldout_correct.items()}}
             rows += record_scores(result.heldout_correct, seed, metric="heldout_top1", n_bootstrap=n_bootstrap,

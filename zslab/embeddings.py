@@ -1,40 +1,40 @@
 """Image features of a dataset under a model, computed once and then read from the cache."""
 from __future__ import annotations
 
-from typing import Optional, Tuple
+import functools
+from typing import Callable, Optional, Sequence, Tuple
 
 import torch
-from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from . import progress as progress_channel
 from .cache import TensorCache
+from .image_pipeline import EncodeSettings, model_batches
 from .models import LoadedModel
-
-
-class _Preprocessed(Dataset):
-    def __init__(self, dataset, preprocess):
-        self.dataset, self.preprocess = dataset, preprocess
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, i):
-        image, label = self.dataset[i]
-        return self.preprocess(image), label
+from .text.encoders import texts_digest
 
 
 def image_features(model: LoadedModel, dataset, batch_size: int = 256, cache: Optional[TensorCache] = None,
-                   use_cache: bool = True, progress: bool = True) -> Tuple[torch.Tensor, torch.Tensor]:
+                   use_cache: bool = True, progress: bool = True, pipeline: str = "auto",
+                   precision: str = "auto", num_workers: Optional[int] = None) -> Tuple[torch.Tensor, torch.Tensor]:
     """L2-normalised image features ``[N, D]`` and labels ``[N]`` of ``dataset`` (a zslab ZSDataset).
 
     Cached under a key made of the model's weight hash, its preprocessing, and the dataset's identity
     (name, split, files, sample selection): a warm rerun does not encode again. Features encoded on an
     accelerator get keys of their own (its kernels round differently), so a CPU run never reads them.
+
+    ``pipeline``/``precision``/``num_workers`` (zslab.image_pipeline): "auto" is the exact PIL path in fp32
+    on the CPU (loader workers only for image files), and the tensor path (GPU JPEG decode and resize) with bf16 autocast,
+    channels-last and 16 reader threads on CUDA. A non-default path or precision is part of the cache key.
     """
-    device_type = torch.device(getattr(model, "device", "cpu")).type
+    device = getattr(model, "device", "cpu")
+    device_type = torch.device(device).type
+    reads_files = hasattr(dataset, "samples") and len(dataset) >= 4 * batch_size   # enough to pay for workers
+    settings = EncodeSettings.resolve(device, pipeline=pipeline, precision=precision, num_workers=num_workers,
+                                      preprocess=model.preprocess, reads_files=reads_files)
     description = {"kind": "image_features", "model": model.fingerprint, "preprocess": repr(model.preprocess),
-                   "dataset": dataset.identity, **({"device": device_type} if device_type != "cpu" else {})}
+                   "dataset": dataset.identity, **({"device": device_type} if device_type != "cpu" else {}),
+                   **settings.cache_fields()}
 
     def compute():
         shared = getattr(model, "encode_dataset", None)
@@ -42,15 +42,19 @@ def image_features(model: LoadedModel, dataset, batch_size: int = 256, cache: Op
             out = shared(dataset, batch_size)
             if out is not None:
                 return {"features": out, "labels": torch.as_tensor(dataset.targets).long()}
-        loader = DataLoader(_Preprocessed(dataset, model.preprocess), batch_size=batch_size, shuffle=False,
-                            num_workers=0)
+        n_batches, batches = model_batches(dataset, model.preprocess, batch_size, settings)
         feats, labels = [], []
-        for images, y in tqdm(loader, desc=f"encoding {dataset.name}/{dataset.split}", disable=not progress,
-                              mininterval=2.0):
-            feats.append(model.encode_image(images))
+        for images, y in tqdm(batches, total=n_batches, desc=f"encoding {dataset.name}/{dataset.split}",
+                              disable=not progress, mininterval=2.0):
+            if settings.channels_last:
+                images = images.contiguous(memory_format=torch.channels_last)
+            if settings.pin_memory:                      # overlap the copy with the previous batch's compute
+                images = images.to(device, non_blocking=True)
+            with settings.autocast():
+                feats.append(model.encode_image(images))
             labels.append(torch.as_tensor(y))
             # published whatever ``progress`` says: `zslab run` shows it while the notebook runs
-            progress_channel.report(f"encoding {dataset.name}/{dataset.split}", len(feats), len(loader),
+            progress_channel.report(f"encoding {dataset.name}/{dataset.split}", len(feats), n_batches,
                                     unit="batch")
         return {"features": torch.cat(feats), "labels": torch.cat(labels).long()}
 
@@ -59,3 +63,23 @@ def image_features(model: LoadedModel, dataset, batch_size: int = 256, cache: Op
     else:
         out = (cache or TensorCache()).get_or_compute(description, compute)
     return out["features"], out["labels"]
+
+
+def text_features(model: LoadedModel, texts: Sequence[str], cache: Optional[TensorCache] = None,
+                  use_cache: bool = True) -> torch.Tensor:
+    """``model.encode_text(texts)`` (unit rows ``[N, D]``), cached under the model's weight hash and a hash
+    of the texts. Why: a classifier over many classes and templates costs a CLIP text tower thousands of
+    prompts (ImageNet's 1000 x 80 on a CPU takes minutes), and a rerun asks for the same ones."""
+    texts = list(texts)
+    device_type = torch.device(getattr(model, "device", "cpu")).type
+    description = {"kind": "prompt_features", "model": model.fingerprint, "texts": texts_digest(texts),
+                   "n_texts": len(texts), **({"device": device_type} if device_type != "cpu" else {})}
+    if not use_cache:
+        return model.encode_text(texts)
+    return (cache or TensorCache()).get_or_compute(description, lambda: {"features": model.encode_text(texts)})["features"]
+
+
+def cached_text_encoder(model: LoadedModel, cache: Optional[TensorCache] = None) -> Callable[[Sequence[str]], torch.Tensor]:
+    """``encode_text`` for :func:`zslab.zeroshot.build_classifier` and friends that reads and fills the
+    prompt cache (:func:`text_features`); the values are those of ``model.encode_text``."""
+    return functools.partial(text_features, model, cache=cache)

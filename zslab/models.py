@@ -14,6 +14,7 @@ Checkpoints always load with ``weights_only=True``.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import warnings
@@ -29,7 +30,8 @@ from .config import apply_offline_env, require_online
 from .errors import InvalidChoiceError, MissingAssetError
 from .train.locked_text import LOCKED_TAG, LOCKED_ZOO, load_locked_text_model, locked_text_model_dir
 from .train.model_zoo import FILES_KEY, ModelZoo, verify_folder
-from .train.zoo import MANIFEST_FILE, OFFLINE_TAG, OFFLINE_ZOO, offline_model_dir, read_manifest
+from .train.zoo import (CONFIG_FILE, MANIFEST_FILE, OFFLINE_TAG, OFFLINE_ZOO, WEIGHTS_FILE, offline_model_dir,
+                        read_manifest)
 
 
 @dataclass
@@ -285,3 +287,23 @@ def save_random_checkpoint(arch: str, path: str | os.PathLike, seed: int = 0) ->
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), path)
     return path
+
+
+def save_random_local_dir(arch: str, folder: str | os.PathLike, seed: int = 0) -> Path:
+    """Write an open_clip architecture with random weights in open_clip's folder layout
+    (``open_clip_config.json`` + ``open_clip_model.safetensors``), loadable as ``local-dir:FOLDER`` by
+    zslab and by any open_clip-based tool (CLIP_benchmark): a stand-in of the real model's shape and cost."""
+    from safetensors.torch import save_file
+
+    config = open_clip.get_model_config(arch)
+    if config is None:
+        raise InvalidChoiceError(f"unknown open_clip architecture {arch!r}; choices: {open_clip.list_models()}")
+    torch.manual_seed(seed)
+    model = open_clip.create_model(arch, pretrained=None)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / WEIGHTS_FILE))
+    preprocess_cfg = {"size": config["vision_cfg"]["image_size"], "mean": list(open_clip.OPENAI_DATASET_MEAN),
+                      "std": list(open_clip.OPENAI_DATASET_STD), "interpolation": "bicubic", "resize_mode": "shortest"}
+    (folder / CONFIG_FILE).write_text(json.dumps({"model_cfg": config, "preprocess_cfg": preprocess_cfg}, indent=2))
+    return folder

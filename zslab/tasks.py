@@ -92,5 +92,5 @@ def _image_inputs(model: str, dataset: str, split: str, n_per_class: int, seed: 
     blank = Image.new("RGB", size, tuple(int(round(v)) for v in mean / count))
     null = F.normalize(run.model.encode_image(run.model.preprocess(blank).unsqueeze(0)).float(), dim=-1)
     return ZeroShotInputs("image", dataset, list(run.dataset.classes), run.labels.numpy(),
-                          F.normalize(run.features.float(), dim=-1), null, run.model.encode_text,
+                          F.normalize(run.features.float(), dim=-1), null, run.encode_text,
                           list(run.dataset.templates))

@@ -17,6 +17,7 @@ from ..errors import check_choice
 from ..registry import Registry
 from .base import (ArrayDataset, DataFileError, FolderDataset, ZSDataset, load_classnames,
                    load_classnames_file, load_templates, select, select_classes, subsample, validate_templates)
+from .export import export_imagefolder
 
 F = TypeVar("F", bound=Callable[..., ZSDataset])
 
@@ -73,6 +74,6 @@ try:
 except ImportError:  # pragma: no cover
     pass
 
-__all__ = ["DATASETS", "build_dataset", "list_datasets", "dataset_splits", "dataset_factory", "ZSDataset",
+__all__ = ["DATASETS", "build_dataset", "export_imagefolder", "list_datasets", "dataset_splits", "dataset_factory", "ZSDataset",
            "ArrayDataset", "FolderDataset", "subsample", "select", "select_classes", "load_templates", "load_classnames",
            "load_classnames_file", "validate_templates", "DataFileError"]
