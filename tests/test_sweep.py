@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +17,7 @@ import pytest
 from zslab.cli import main as cli_main
 from zslab.errors import ZslabError
 from zslab.runner import read_status
+from zslab.runner.report import load_run
 from zslab.runner.sweep import parse_sweep, plan_cells, run_sweep, summarise
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -113,3 +118,28 @@ def test_run_with_jobs_runs_notebooks_on_workers_into_one_folder(tmp_path, capsy
     df = pd.read_csv(tmp_path / "run" / "results.csv")
     assert set(df["notebook"]) == {"toy_failing", "toy_claim"}
     assert cli_main(args) == 1 and "toy_claim ... done earlier with the same parameters, skipped" in capsys.readouterr().out
+
+
+def test_sigterm_stops_a_sweep_and_marks_its_running_cell_interrupted(tmp_path):
+    """SIGTERM to `zslab sweep` (a job scheduler's stop): the worker's running cell ends up `interrupted`
+    in its own status file (which a rerun runs again, as test_runner checks for interrupted notebooks), and
+    the command exits 143 and says how to resume."""
+    path = tmp_path / "sweep.yaml"
+    slow = {**SPEC, "grid": {"n_points": [3_000_000]}, "seeds": [0]}    # statistics.mean over 3M values: slow
+    path.write_text(json.dumps(slow))
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "zslab", "sweep", str(path), "--out", str(out), "--workers", "1",
+           "--notebooks-dir", str(DIRS["notebooks_dir"]), "--papers-dir", str(DIRS["papers_dir"])]
+    cell = plan_cells(parse_sweep(slow), **DIRS)[0]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while (read_status(cell.folder(out), "toy_claim") or {}).get("status") != "running":
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[0]
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 143, output
+    assert "interrupted by SIGTERM" in output and "run the same command again" in output
+    status = read_status(cell.folder(out), "toy_claim")
+    assert status["status"] == "interrupted" and status["error"]["ename"] == "Terminated", status
+    assert [e["state"] for e in load_run(cell.folder(out))] == ["interrupted"]       # as the report shows it

@@ -252,6 +252,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _run_in_parallel(plans: list, args: argparse.Namespace) -> list:
     """``zslab run --jobs N``: each notebook a task on a local Dask cluster of N workers, into the same
     run folder (status files are per notebook); results in the order of ``plans``."""
+    from .runner.execute import NotebookResult, interrupt_error, mark_interrupted
     from .runner.sweep import run_notebook_task, run_on_cluster
 
     out = str(Path(args.out).absolute())
@@ -266,12 +267,22 @@ def _run_in_parallel(plans: list, args: argparse.Namespace) -> list:
                                                      if r.error else ""))
         print(f"[{i}/{n}] {r.notebook} ... {note}", flush=True)
 
+    def mark(exc: BaseException, unfinished: List[int]) -> None:
+        for i in unfinished:                          # those that were running; the others never started
+            mark_interrupted(out, plans[i].notebook, exc)
+            finished.setdefault(plans[i].notebook, NotebookResult(plans[i].notebook, "interrupted",
+                                                                 error=interrupt_error(exc)))
+
     tasks = [(run_notebook_task, (p.notebook, out, p.passed, args.mode, args.resume, nb_dir, pp_dir)) for p in plans]
-    run_on_cluster(tasks, show, workers=args.jobs)
+    try:
+        run_on_cluster(tasks, show, workers=args.jobs, on_interrupted=mark)
+    except KeyboardInterrupt:                         # reported below like a sequential run's interruption
+        pass
     return [finished[p.notebook] for p in plans]
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
+    from .runner.execute import Terminated
     from .runner.sweep import load_sweep, plan_cells, run_sweep
 
     if args.workers is not None and args.workers < 1:
@@ -288,8 +299,14 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         extra = f": {err.get('ename')}: {err.get('evalue')}" if state["status"] != "done" and err else ""
         print(f"[{i}/{n}] {state['notebook']} {state['cell']} ... {note}{extra}", flush=True)
 
-    result = run_sweep(spec, args.out, workers=args.workers, scheduler=args.scheduler,
-                       notebooks_dir=args.notebooks_dir, papers_dir=args.papers_dir, on_cell=show)
+    try:
+        result = run_sweep(spec, args.out, workers=args.workers, scheduler=args.scheduler,
+                           notebooks_dir=args.notebooks_dir, papers_dir=args.papers_dir, on_cell=show)
+    except KeyboardInterrupt as exc:              # the running cells are marked interrupted; nothing is lost
+        terminated = isinstance(exc, Terminated)
+        print(f"interrupted{' by SIGTERM' if terminated else ''}: run the same command again to resume "
+              "(cells done are skipped)", flush=True)
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
     print(", ".join(f"{n} {s}" for s, n in result.counts.items()) + f" in {result.wall_s} s on {result.workers} worker(s)")
     print(f"sweep: {args.out / 'sweep.html'}\nresults: {args.out / 'results.csv'}")
     return EXIT_OK if set(result.counts) <= {"done"} else EXIT_FAILED

@@ -97,6 +97,19 @@ def read_status(out_dir: str | os.PathLike, notebook: str) -> Optional[Dict[str,
         return None
 
 
+def mark_interrupted(out_dir: str | os.PathLike, notebook: str, exc: BaseException) -> bool:
+    """Write ``interrupted`` (with the interrupt as its error) into a status file that still says
+    ``running``: for a notebook stopped from outside its process, e.g. on a Dask worker that was shut down
+    when the sweep was interrupted. A notebook that finished, failed, or never started is left as it is;
+    returns whether the file was changed."""
+    status = read_status(out_dir, notebook)
+    if status is None or status.get("status") != STATUS_RUNNING:
+        return False
+    status.update(status=STATUS_INTERRUPTED, ended=_now(), error=interrupt_error(exc))
+    atomic_write_json(run_paths(out_dir, notebook)["status"], status)
+    return True
+
+
 def split_overrides(ids: Sequence[str], overrides: Optional[Mapping[str, Any]],
                     params: Mapping[str, Mapping[str, NotebookParameter]]) -> Dict[str, Dict[str, Any]]:
     """Per-notebook overrides from either form ``run_notebooks`` accepts.
@@ -195,9 +208,9 @@ def run_notebooks(ids: Sequence[str], out_dir: str | os.PathLike,
                 paths = run_paths(out_dir, current.notebook)
                 results.append(NotebookResult(notebook=current.notebook, status=STATUS_INTERRUPTED,
                                               parameters=current.parameters, param_hash=current.param_hash,
-                                              error=_interrupt_error(exc), status_path=paths["status"],
+                                              error=interrupt_error(exc), status_path=paths["status"],
                                               records_path=paths["records"], output_path=paths["output"]))
-            stream.write(f"\nINTERRUPTED ({_interrupt_error(exc)['evalue']}) between notebooks\n")
+            stream.write(f"\nINTERRUPTED ({interrupt_error(exc)['evalue']}) between notebooks\n")
             stream.flush()
     return results
 
@@ -268,7 +281,7 @@ def _run_one(plan: _Plan, label: str, out_dir: Path, mode: str, resume: bool, pr
         return NotebookResult(status=STATUS_DONE, duration_s=duration, **base)
     except KeyboardInterrupt as exc:
         duration = round(time.monotonic() - t0, 1)
-        error = _interrupt_error(exc)
+        error = interrupt_error(exc)
         if status is not None:
             status.update(status=STATUS_INTERRUPTED, ended=_now(), duration_s=duration, error=error)
             atomic_write_json(paths["status"], status)
@@ -288,7 +301,7 @@ class Terminated(KeyboardInterrupt):
     """
 
 
-def _interrupt_error(exc: BaseException) -> Dict[str, Any]:
+def interrupt_error(exc: BaseException) -> Dict[str, Any]:
     """The ``error`` entry of an interrupted notebook: which interrupt it was, in the status file's shape."""
     reason = str(exc) if isinstance(exc, Terminated) and str(exc) else "KeyboardInterrupt (Ctrl-C)"
     return {"ename": type(exc).__name__, "evalue": reason, "cell_index": None, "source_excerpt": "",

@@ -46,7 +46,7 @@ from ..errors import InvalidChoiceError, ZslabError
 from ..io import atomic_write, atomic_write_json, atomic_write_text
 from ..records import save_png
 from ..metrics import across_seeds
-from .execute import MODES, NotebookResult, plan_runs, run_notebooks
+from .execute import MODES, NotebookResult, _sigterm_as_interrupt, mark_interrupted, plan_runs, run_notebooks
 from .report import collect_results, embedded_figure, write_report
 
 SPEC_REQUIRED = ("notebooks", "grid")
@@ -197,7 +197,9 @@ def run_sweep(spec: SweepSpec, out: str | os.PathLike, *, workers: Optional[int]
               papers_dir: Optional[str | os.PathLike] = None,
               on_cell: Optional[Callable[[int, int, Dict[str, Any]], None]] = None) -> SweepResult:
     """Run every cell on Dask, then write the sweep's table, figures and page. ``workers`` sizes the
-    LocalCluster (default: the number of cores); ``scheduler`` uses an existing cluster instead."""
+    LocalCluster (default: the number of cores); ``scheduler`` uses an existing cluster instead. Interrupted
+    (Ctrl-C, SIGTERM), the cells that were running are marked ``interrupted`` and the interrupt propagates;
+    a rerun resumes."""
     out = Path(out).absolute()
     cells = plan_cells(spec, notebooks_dir, papers_dir)
     nb_dir = str(notebooks_dir) if notebooks_dir else None
@@ -210,8 +212,12 @@ def run_sweep(spec: SweepSpec, out: str | os.PathLike, *, workers: Optional[int]
         if on_cell:
             on_cell(i, n, state)
 
+    def mark(exc: BaseException, unfinished: List[int]) -> None:
+        for i in unfinished:
+            mark_interrupted(cells[i].folder(out), cells[i].notebook, exc)
+
     n_workers = run_on_cluster([(run_cell, (cell, str(out), spec.mode, nb_dir, pp_dir)) for cell in cells],
-                               collect, workers=workers, scheduler=scheduler)
+                               collect, workers=workers, scheduler=scheduler, on_interrupted=mark)
     states = [{**done[c.name], "point": c.point, "seed": c.seed} for c in cells]
     result = SweepResult(out, states, round(time.perf_counter() - t0, 1), n_workers)
     write_sweep_outputs(spec, cells, result)
@@ -219,10 +225,15 @@ def run_sweep(spec: SweepSpec, out: str | os.PathLike, *, workers: Optional[int]
 
 
 def run_on_cluster(tasks: Sequence[tuple], on_result: Callable[[int, int, Any], None], *,
-                   workers: Optional[int] = None, scheduler: Optional[str] = None) -> int:
+                   workers: Optional[int] = None, scheduler: Optional[str] = None,
+                   on_interrupted: Optional[Callable[[BaseException, List[int]], None]] = None) -> int:
     """Run ``(function, args)`` tasks on Dask, calling ``on_result(i, n, result)`` as each finishes (in
     completion order); returns the number of workers. A ``LocalCluster`` of ``workers`` single-threaded
-    processes (default: one per core) is started and closed here, unless ``scheduler`` names a cluster."""
+    processes (default: one per core) is started and closed here, unless ``scheduler`` names a cluster.
+
+    Ctrl-C or SIGTERM (raised as :class:`~zslab.runner.execute.Terminated`) cancels what has not finished,
+    shuts the local cluster down (its workers, and with them their kernels, stop), then calls
+    ``on_interrupted(exc, unfinished task indices)`` so that the caller can mark those runs, and re-raises."""
     from distributed import Client, LocalCluster, as_completed
 
     if scheduler:
@@ -231,15 +242,28 @@ def run_on_cluster(tasks: Sequence[tuple], on_result: Callable[[int, int, Any], 
         cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
                                dashboard_address=None)
         client = Client(cluster)
+    futures: List[Any] = []
+    finished: set = set()
+    stopped: Optional[BaseException] = None
     try:
-        n_workers = len(client.scheduler_info()["workers"])
-        futures = [client.submit(function, *args, pure=False) for function, args in tasks]
-        for i, future in enumerate(as_completed(futures), 1):
-            on_result(i, len(futures), future.result())
+        with _sigterm_as_interrupt():
+            n_workers = len(client.scheduler_info()["workers"])
+            futures = [client.submit(function, *args, pure=False) for function, args in tasks]
+            position = {future.key: i for i, future in enumerate(futures)}
+            for i, future in enumerate(as_completed(futures), 1):
+                result = future.result()
+                finished.add(position[future.key])
+                on_result(i, len(futures), result)
+    except KeyboardInterrupt as exc:                  # Ctrl-C, or SIGTERM as Terminated
+        stopped = exc
+        client.cancel([f for i, f in enumerate(futures) if i not in finished])
+        raise
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+        if stopped is not None and on_interrupted is not None:
+            on_interrupted(stopped, [i for i in range(len(tasks)) if i not in finished])
     return n_workers
 
 
