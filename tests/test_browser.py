@@ -178,7 +178,7 @@ def test_jupyterlab_runs_a_paper_notebook_and_shows_its_figure(browser, lab):
         WebDriverWait(driver, 240, poll_frequency=1).until(lambda d: not any("[*]" in p for p in _prompts(d)))
     images = driver.find_elements(*figure)
     assert images and all(driver.execute_script("return arguments[0].naturalWidth", img) > 100 for img in images)
-    images[0].location_once_scrolled_into_view
+    images[0].location_once_scrolled_into_view          # reading it scrolls the figure into view
     shot = _artifacts() / "jupyterlab_notebook.png"
     assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
 

@@ -252,7 +252,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _run_in_parallel(plans: list, args: argparse.Namespace) -> list:
     """``zslab run --jobs N``: each notebook a task on a local Dask cluster of N workers, into the same
     run folder (status files are per notebook); results in the order of ``plans``."""
-    from .runner.execute import NotebookResult, interrupt_error, mark_interrupted
+    from .runner.execute import STATUS_INTERRUPTED, NotebookResult, interrupt_error, mark_interrupted
     from .runner.sweep import run_notebook_task, run_on_cluster
 
     out = str(Path(args.out).absolute())
@@ -268,9 +268,9 @@ def _run_in_parallel(plans: list, args: argparse.Namespace) -> list:
         print(f"[{i}/{n}] {r.notebook} ... {note}", flush=True)
 
     def mark(exc: BaseException, unfinished: List[int]) -> None:
-        for i in unfinished:                          # those that were running; the others never started
+        for i in unfinished:                          # the status file changes only if the notebook was running
             mark_interrupted(out, plans[i].notebook, exc)
-            finished.setdefault(plans[i].notebook, NotebookResult(plans[i].notebook, "interrupted",
+            finished.setdefault(plans[i].notebook, NotebookResult(plans[i].notebook, STATUS_INTERRUPTED,
                                                                  error=interrupt_error(exc)))
 
     tasks = [(run_notebook_task, (p.notebook, out, p.passed, args.mode, args.resume, nb_dir, pp_dir)) for p in plans]

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import functools
-from typing import Callable, Optional, Sequence, Tuple
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import torch
 from tqdm.auto import tqdm
@@ -12,6 +12,13 @@ from .cache import TensorCache
 from .image_pipeline import EncodeSettings, model_batches
 from .models import LoadedModel
 from .text.encoders import texts_digest
+
+
+def _device_key(model: LoadedModel) -> Dict[str, str]:
+    """The cache-key entry of a model on an accelerator (its kernels round differently, so a CPU run never
+    reads what it computed); none on the CPU, so CPU keys stay what they always were."""
+    device_type = torch.device(getattr(model, "device", "cpu")).type
+    return {"device": device_type} if device_type != "cpu" else {}
 
 
 def image_features(model: LoadedModel, dataset, batch_size: int = 256, cache: Optional[TensorCache] = None,
@@ -28,13 +35,11 @@ def image_features(model: LoadedModel, dataset, batch_size: int = 256, cache: Op
     channels-last and 16 reader threads on CUDA. A non-default path or precision is part of the cache key.
     """
     device = getattr(model, "device", "cpu")
-    device_type = torch.device(device).type
     reads_files = hasattr(dataset, "samples") and len(dataset) >= 4 * batch_size   # enough to pay for workers
     settings = EncodeSettings.resolve(device, pipeline=pipeline, precision=precision, num_workers=num_workers,
                                       preprocess=model.preprocess, reads_files=reads_files)
     description = {"kind": "image_features", "model": model.fingerprint, "preprocess": repr(model.preprocess),
-                   "dataset": dataset.identity, **({"device": device_type} if device_type != "cpu" else {}),
-                   **settings.cache_fields()}
+                   "dataset": dataset.identity, **_device_key(model), **settings.cache_fields()}
 
     def compute():
         shared = getattr(model, "encode_dataset", None)
@@ -71,9 +76,8 @@ def text_features(model: LoadedModel, texts: Sequence[str], cache: Optional[Tens
     of the texts. Why: a classifier over many classes and templates costs a CLIP text tower thousands of
     prompts (ImageNet's 1000 x 80 on a CPU takes minutes), and a rerun asks for the same ones."""
     texts = list(texts)
-    device_type = torch.device(getattr(model, "device", "cpu")).type
     description = {"kind": "prompt_features", "model": model.fingerprint, "texts": texts_digest(texts),
-                   "n_texts": len(texts), **({"device": device_type} if device_type != "cpu" else {})}
+                   "n_texts": len(texts), **_device_key(model)}
     if not use_cache:
         return model.encode_text(texts)
     return (cache or TensorCache()).get_or_compute(description, lambda: {"features": model.encode_text(texts)})["features"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
@@ -37,14 +37,19 @@ def eval_dataset(name: str, root: Optional[str] = None, split: str = "test", n_p
 
 @dataclass
 class EncodedEval:
-    """A model, its evaluation set, and the set's image features and labels (from the cache when warm);
-    ``encode_text`` is the model's, with prompts read from and written to the cache."""
+    """A model, its evaluation set, and the set's image features and labels (from the cache when warm)."""
 
     model: Any
     dataset: ZSDataset
     features: torch.Tensor
     labels: torch.Tensor
-    encode_text: Any = None
+
+    @property
+    def encode_text(self) -> Callable[[Sequence[str]], torch.Tensor]:
+        """The model's ``encode_text``, with prompts read from and written to the cache."""
+        from .embeddings import cached_text_encoder
+
+        return cached_text_encoder(self.model)
 
 
 def encode_eval_set(model: str, pretrained: Optional[str], dataset: str, split: str, seed: int,
@@ -53,7 +58,7 @@ def encode_eval_set(model: str, pretrained: Optional[str], dataset: str, split: 
     """Load ``model`` (seed ``seed``; zslab models trained with ``overrides``) on ``device`` (``auto``:
     cuda when present), build its evaluation set and encode it: the first step of every zero-shot
     notebook, for one seed. Features come back on the CPU."""
-    from .embeddings import cached_text_encoder, image_features
+    from .embeddings import image_features
     from .models import load_model
 
     kwargs = {"overrides": overrides} if overrides else {}
@@ -61,7 +66,7 @@ def encode_eval_set(model: str, pretrained: Optional[str], dataset: str, split: 
     ds = eval_dataset(dataset, data_root or None, split, n_per_class=n_per_class, seed=seed, model=lm,
                       **dataset_kwargs)
     feats, labels = image_features(lm, ds, batch_size=batch_size)
-    return EncodedEval(lm, ds, feats, labels, cached_text_encoder(lm))
+    return EncodedEval(lm, ds, feats, labels)
 
 
 def correct_vector(image_features: torch.Tensor, labels: torch.Tensor, classifier: torch.Tensor) -> np.ndarray:

@@ -11,8 +11,9 @@ resampling differently), which is why the exact path stays the default on the CP
 which path made the features.
 
 Settings that only pay on an accelerator (bf16 autocast, channels-last, loader workers with pinned memory)
-are chosen by :meth:`EncodeSettings.resolve` from the device; on the CPU the defaults are the exact,
-deterministic fp32 path with no workers, so CPU results stay bit-identical across runs and machines.
+are chosen by :meth:`EncodeSettings.resolve` from the device; on the CPU the default is the exact,
+deterministic fp32 path (loader workers only for image files, which leaves the bits unchanged), so CPU
+results stay bit-identical across runs and machines.
 """
 from __future__ import annotations
 
@@ -87,8 +88,7 @@ class EncodeSettings:
     def cache_fields(self) -> Dict[str, str]:
         """What changes the features' bits, for cache keys: empty for the default CPU path, so the keys of
         features computed before these settings existed stay valid."""
-        return {k: v for k, v in (("pipeline", self.pipeline), ("precision", self.precision))
-                if v != {"pipeline": "exact", "precision": "fp32"}[k]}
+        return {k: getattr(self, k) for k in ("pipeline", "precision") if getattr(self, k) != getattr(EncodeSettings, k)}
 
     def autocast(self) -> contextlib.AbstractContextManager:
         if self.precision == "bf16":
