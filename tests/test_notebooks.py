@@ -134,6 +134,16 @@ def test_lit_models_learn_seen_classes_and_name_held_out_ones_above_chance(offli
     assert len(names) == 3 and names["value"].mean() > 1 / 3 + 0.05, names["value"].tolist()
 
 
+def test_label_free_prompt_scores_down_weight_poor_prompts(offline_runs):
+    """With 8 poor prompts among 20, the uniform ensemble gives them 0.4 of the weight; the max-logit score
+    (label-free) gives them far less at test scale already, and ZPE no more than uniform."""
+    df, _ = offline_runs["zpe_prompt_weighting"]
+    rows = _rows(df, "poor_weight_mean_over_seeds", n_poor=8)
+    weight = dict(zip(rows["l"].map(lambda l: l["method"]), rows["value"]))
+    assert weight["uniform"] == pytest.approx(0.4)
+    assert weight["max logit"] < 0.3 and weight["ZPE"] <= 0.4, weight
+
+
 # ------------------------------------------------------------------------------------ real mode, self-made files
 
 @pytest.fixture(scope="module")

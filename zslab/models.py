@@ -56,6 +56,13 @@ class LoadedModel:
             self._fingerprint = tensor_digest(self.model.state_dict())[:24]
         return self._fingerprint
 
+    @property
+    def logit_scale(self) -> float:
+        """The model's learned logit scale (exp of its temperature parameter; CLIP's ends at 100), used where
+        logits, not only their ranking, matter (prompt scores, softmax probabilities); 100 if it has none."""
+        param = getattr(self.model, "logit_scale", None)
+        return float(param.detach().exp()) if isinstance(param, torch.Tensor) else 100.0
+
     @torch.no_grad()
     def encode_text(self, texts: Sequence[str], batch_size: int = 512, normalize: bool = True) -> torch.Tensor:
         chunks = []
