@@ -33,13 +33,15 @@ def fill_templates(classnames: Sequence[str], templates: Templates) -> List[List
 
 
 def build_classifier(encode_text: Callable[[Sequence[str]], torch.Tensor], classnames: Sequence[str],
-                     templates: Templates, weights: Optional[Union[Sequence[float], np.ndarray, torch.Tensor]] = None
-                     ) -> torch.Tensor:
+                     templates: Templates, weights: Optional[Union[Sequence[float], np.ndarray, torch.Tensor]] = None,
+                     renormalize: bool = True) -> torch.Tensor:
     """Classifier weights ``[C, D]``, one unit vector per class.
 
     ``encode_text`` maps a list of strings to ``[N, D]`` embeddings (e.g. ``LoadedModel.encode_text``).
     ``weights``: per-template weights ``[T]`` or per-class ``[C, T]`` (non-negative, need not sum to 1);
-    ``None`` gives the uniform prompt ensemble.
+    ``None`` gives the uniform prompt ensemble. ``renormalize=False`` keeps the (weighted) mean of the unit
+    prompt vectors as it is, so an image's logit is the mean of its prompt similarities (the class score of
+    classification by description, arXiv 2210.07183) rather than the similarity to the mean direction.
     """
     prompts = fill_templates(classnames, templates)
     counts = [len(p) for p in prompts]
@@ -59,8 +61,9 @@ def build_classifier(encode_text: Callable[[Sequence[str]], torch.Tensor], class
                 raise ValueError(f"class {classnames[i]!r} has {n} prompts but {w.shape[0]} weights")
             if (w < 0).any() or w.sum() <= 0:
                 raise ValueError(f"template weights must be >= 0 and not all 0, got {w.tolist()}")
-        out.append((w[:, None] * e).sum(0))
-    return F.normalize(torch.stack(out), dim=-1)
+        out.append((w[:, None] * e).sum(0) / (w.sum() if w_all is not None and not renormalize else 1.0))
+    stacked = torch.stack(out)
+    return F.normalize(stacked, dim=-1) if renormalize else stacked
 
 
 def template_embeddings(encode_text: Callable[[Sequence[str]], torch.Tensor], classnames: Sequence[str],

@@ -7,7 +7,7 @@ accuracy, unseen accuracy and their harmonic mean, where a model's bias to its s
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Mapping, Sequence
+from typing import Callable, Dict, List, Mapping, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -38,23 +38,32 @@ def _subset(prompts: Templates, classes: Sequence[str]) -> Templates:
     return {c: prompts[c] for c in classes} if isinstance(prompts, Mapping) else prompts
 
 
-def heldout_transfer(encode_text: Callable[[Sequence[str]], torch.Tensor], classes: Sequence[str],
-                     heldout: Sequence[str], heads: Mapping[str, Templates], features: torch.Tensor,
-                     labels: torch.Tensor) -> TransferScores:
-    """Score every head on held-out-only and generalized zero-shot classification of the same images."""
+def heldout_view(classes: Sequence[str], heldout: Sequence[str], features: torch.Tensor,
+                 labels: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The images of the held-out classes, labelled by their index in ``heldout``: zero-shot transfer proper,
+    choosing among the held-out classes only."""
     missing = [c for c in heldout if c not in classes]
     if missing:
         raise ValueError(f"held-out classes {missing} are not classes of the dataset ({list(classes)})")
     unseen_idx = [list(classes).index(c) for c in heldout]
-    seen_idx = [i for i in range(len(classes)) if i not in unseen_idx]
     y = labels.numpy()
     mask = np.isin(y, unseen_idx)
-    y_held = torch.as_tensor([unseen_idx.index(int(t)) for t in y[mask]])
+    return features[torch.as_tensor(mask)], torch.as_tensor([unseen_idx.index(int(t)) for t in y[mask]])
+
+
+def heldout_transfer(encode_text: Callable[[Sequence[str]], torch.Tensor], classes: Sequence[str],
+                     heldout: Sequence[str], heads: Mapping[str, Templates], features: torch.Tensor,
+                     labels: torch.Tensor) -> TransferScores:
+    """Score every head on held-out-only and generalized zero-shot classification of the same images."""
+    held_features, y_held = heldout_view(classes, heldout, features, labels)
+    unseen_idx = [list(classes).index(c) for c in heldout]
+    seen_idx = [i for i in range(len(classes)) if i not in unseen_idx]
+    y = labels.numpy()
     correct: Dict[str, np.ndarray] = {}
     gzsl: Dict[str, Dict[str, float]] = {}
     for head, prompts in heads.items():
         w_held = build_classifier(encode_text, list(heldout), _subset(prompts, heldout))
-        correct[head] = (logits(features[mask], w_held).argmax(1) == y_held).numpy().astype(np.float64)
+        correct[head] = (logits(held_features, w_held).argmax(1) == y_held).numpy().astype(np.float64)
         w_all = build_classifier(encode_text, list(classes), prompts)
         gzsl[head] = gzsl_metrics(logits(features, w_all).argmax(1).numpy(), y, seen_idx, unseen_idx)
     return TransferScores(correct, gzsl)

@@ -21,10 +21,10 @@ import shutil
 import threading
 import warnings
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from ..config import cache_dir, data_file
-from ..errors import MissingAssetError
+from ..errors import MissingAssetError, check_choice
 from ..io import atomic_write
 
 DEFAULT_WORDNET_DIR = "/usr/share/wordnet"
@@ -119,3 +119,25 @@ def data_noun_digest(source: Optional[Path] = None) -> str:
     h = hashlib.sha256()
     h.update(path.read_bytes())
     return h.hexdigest()[:24]
+
+
+def class_synsets(dataset: str) -> Dict[str, str]:
+    """``{class: synset name}`` of ``data/wordnet/class_synsets.json`` for ``dataset``, in label order."""
+    from ..datasets.base import DataFileError, read_data_json
+    from .attributes import expected_classes
+
+    path, raw = read_data_json("wordnet", "class_synsets")
+    table = raw.get("synsets", {})
+    check_choice("dataset with a class→synset map", dataset, table)
+    mapping = table[dataset]
+    expected = expected_classes(dataset) or list(mapping)
+    missing = [c for c in expected if c not in mapping]
+    if missing:
+        raise DataFileError(f"{path}: {dataset} classes without a synset: {missing}")
+    return {c: mapping[c] for c in expected}
+
+
+def class_glosses(dataset: str) -> Dict[str, str]:
+    """``{class: WordNet definition}`` of each class's synset (:func:`class_synsets`)."""
+    wn = load_wordnet()
+    return {c: wn.synset(s).definition() for c, s in class_synsets(dataset).items()}
