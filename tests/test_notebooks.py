@@ -144,6 +144,20 @@ def test_label_free_prompt_scores_down_weight_poor_prompts(offline_runs):
     assert weight["max logit"] < 0.3 and weight["ZPE"] <= 0.4, weight
 
 
+def test_loki_names_unscored_classes_and_needs_a_meaningful_metric(offline_runs):
+    """Argmax cannot name a class it does not score (0 on those images, by construction); the Fréchet mean
+    can. Relabelling the metric (the control) makes Loki's predictions far worse under the true metric."""
+    df, _ = offline_runs["loki_frechet"]
+    unobserved = _rows(df, "unobserved_top1_mean_over_seeds", observed_fraction=0.5)
+    by = dict(zip(unobserved["l"].map(lambda l: l["rule"]), unobserved["value"]))
+    assert by["argmax"] == 0 and by["Loki (text embeddings)"] > 0.05, by
+    msd = _rows(df, "sq_distance_mean_over_seeds")
+    for fraction in (0.5, 1.0):
+        rows = msd[msd["l"].map(lambda l: l["observed_fraction"] == fraction)]
+        by = dict(zip(rows["l"].map(lambda l: l["rule"]), rows["value"]))
+        assert by["Loki (attributes)"] < by["Loki (attributes, relabelled (control))"] - 0.5, by
+
+
 # ------------------------------------------------------------------------------------ real mode, self-made files
 
 @pytest.fixture(scope="module")

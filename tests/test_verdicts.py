@@ -115,3 +115,11 @@ def test_check_mechanism_pairs_by_seed_or_compares_groups(tmp_path):
     assert paired["estimate"]["method"] == "t over 2 seeds" and paired["estimate"]["mean"] == pytest.approx(0.04)
     groups = analysis.check_mechanism("on beats off", gains, "g", "on", "off", paired=False)
     assert groups["estimate"]["method"] == "Welch t, 4 vs 2 runs" and groups["estimate"]["mean"] == pytest.approx(0.04)
+
+
+def test_small_effects_are_printed_with_enough_digits():
+    from zslab.verdicts import Estimate
+
+    est = Estimate(mean=0.0041, low=0.0012, high=0.0070, n=8, method="t over 8 seeds")
+    assert est.describe(scale=1.0, unit="") == "+0.0041, 95% interval [+0.0012, +0.0070] (half-width 0.0029; t over 8 seeds)"
+    assert est.describe(scale=100.0).startswith("+0.41 pt, 95% interval [+0.12, +0.70] pt (half-width 0.29 pt")

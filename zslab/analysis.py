@@ -61,12 +61,15 @@ def paired_gains(scores: PerSeedScores, comparisons: Mapping[str, Sequence[str]]
 
 
 def check_gain(claim: str, scores: PerSeedScores, a: str, b: str, *, n_resamples: int = 2000, level: float = 0.95,
-               metric: str = "gain", context: str = "", **labels: Any) -> Dict[str, Any]:
+               metric: str = "gain", context: str = "", scale: float = 100.0, unit: str = " pt",
+               **labels: Any) -> Dict[str, Any]:
     """Judge "``a`` beats ``b``" from per-item scores per seed: a t-interval over seeds when the seeds are
-    distinct runs, a paired bootstrap over items when they are one run; recorded with its half-width."""
+    distinct runs, a paired bootstrap over items when they are one run; recorded with its half-width.
+    ``scale``/``unit`` say how the evidence is printed (fractions as points by default)."""
     est = paired_gain({s: m[a] for s, m in scores.items()}, {s: m[b] for s, m in scores.items()},
                       level=level, n_resamples=n_resamples)
-    return judge(claim, est, metric=metric, context=context, comparison=f"{a} − {b}", **labels)
+    return judge(claim, est, metric=metric, context=context, scale=scale, unit=unit, comparison=f"{a} − {b}",
+                 **labels)
 
 
 def control_arms(mode: str, control: Optional[Mapping[str, Any]], main: str = "mechanism on") -> Dict[str, Any]:
@@ -99,3 +102,15 @@ def check_mechanism(claim: str, gains: pd.DataFrame, comparison: str, on: str, o
     else:
         est = difference_of_means(a.tolist(), b.tolist(), level)
     return judge(claim, est, metric="gain_on_minus_off", comparison=comparison, on=on, off=off, **labels)
+
+
+def relative_reduction(per_seed: pd.DataFrame, value: str, key: str, baseline: str, by: Sequence[str]) -> pd.DataFrame:
+    """Per seed and group of ``by``, ``1 − value / value(baseline)`` for every other ``key`` (e.g. each rule's
+    expected squared distance relative to argmax): the "x% improvement" papers quote, as rows for
+    :func:`mean_over_seeds`."""
+    table = per_seed.dropna(subset=[value]).pivot_table(index=[*by, "seed"], columns=key, values=value)
+    if baseline not in table.columns:
+        raise ValueError(f"no {key} {baseline!r} among {list(table.columns)}")
+    return pd.DataFrame([{**dict(zip([*by, "seed"], idx if isinstance(idx, tuple) else (idx,))), key: name,
+                          "relative_reduction": float(1 - row[name] / row[baseline])}
+                         for idx, row in table.iterrows() for name in table.columns if name != baseline])

@@ -50,11 +50,14 @@ class Estimate:
         return (self.low, self.high) if self.has_interval else None
 
     def describe(self, scale: float = 100.0, unit: str = " pt") -> str:
-        """``"+3.1 pt, 95% interval [+1.2, +5.0] (half-width 1.9 pt; t over 5 seeds)"``."""
+        """``"+3.1 pt, 95% interval [+1.2, +5.0] (half-width 1.9 pt; t over 5 seeds)"``; one decimal, or as
+        many as show two digits of a half-width below 1 (a squared distance of 0.004 is not printed as 0.0)."""
+        size = abs(self.half_width * scale) if self.has_interval else abs(self.mean * scale)
+        d = 1 if not size or size >= 1 or not math.isfinite(size) else min(4, max(1, math.ceil(-math.log10(size)) + 1))
         if not self.has_interval:
-            return f"{self.mean * scale:+.1f}{unit}, no interval ({self.method})"
-        return (f"{self.mean * scale:+.1f}{unit}, {self.level:.0%} interval [{self.low * scale:+.1f}, "
-                f"{self.high * scale:+.1f}]{unit} (half-width {self.half_width * scale:.1f}{unit}; {self.method})")
+            return f"{self.mean * scale:+.{d}f}{unit}, no interval ({self.method})"
+        return (f"{self.mean * scale:+.{d}f}{unit}, {self.level:.0%} interval [{self.low * scale:+.{d}f}, "
+                f"{self.high * scale:+.{d}f}]{unit} (half-width {self.half_width * scale:.{d}f}{unit}; {self.method})")
 
     def as_dict(self) -> Dict[str, Any]:
         return {**asdict(self), "half_width": self.half_width}
