@@ -158,6 +158,17 @@ def test_loki_names_unscored_classes_and_needs_a_meaningful_metric(offline_runs)
         assert by["Loki (attributes)"] < by["Loki (attributes, relabelled (control))"] - 0.5, by
 
 
+def test_a_query_bank_of_real_queries_lowers_hubness_and_random_vectors_do_not(offline_runs):
+    """Text→image at test scale: QB-Norm with a bank of other captions cuts the skewness of N_k by more than
+    0.5; a bank of random unit vectors (the control) changes it by less than that."""
+    df, _ = offline_runs["qbnorm_hubness"]
+    rows = _rows(df, "skewness_mean_over_seeds", direction="text→image")
+    by = {(l["bank"], l["method"]): v for l, v in zip(rows["l"], rows["value"])}
+    raw = by["same distribution", "raw"]
+    assert raw - by["same distribution", "QB-Norm (DIS)"] > 0.5, by
+    assert abs(raw - by["random vectors", "QB-Norm (DIS)"]) < 0.5, by
+
+
 # ------------------------------------------------------------------------------------ real mode, self-made files
 
 @pytest.fixture(scope="module")

@@ -78,3 +78,44 @@ def correct_vector(image_features: torch.Tensor, labels: torch.Tensor, classifie
 
 def chance_level(ds: ZSDataset) -> float:
     return 1.0 / len(ds.classes)
+
+
+@dataclass
+class EncodedPairs:
+    """Paired images and captions (row ``i`` of each belongs together), unit rows, plus the model."""
+
+    model: Any
+    dataset: ZSDataset
+    images: torch.Tensor
+    captions: torch.Tensor
+
+
+def encode_pairs(model: str, pretrained: Optional[str], dataset: str, split: str, seed: int, n_pairs: int,
+                 batch_size: int = 256, device: str = "cpu", **dataset_kwargs) -> EncodedPairs:
+    """Load ``model`` (seed ``seed``), draw ``n_pairs`` image–caption pairs of ``dataset`` (a retrieval set with
+    a ``captions`` attribute, e.g. ``zsworld_captions``, from the model's own world; pairs seed ``seed``) and
+    encode both sides (cached): the first step of a retrieval notebook."""
+    from .models import load_model
+
+    lm = load_model(model, pretrained or None, seed=seed, device=device)
+    return encode_pair_set(lm, dataset, split, n_pairs, seed, batch_size, **dataset_kwargs)
+
+
+def encode_pair_set(lm: Any, dataset: str, split: str, n_pairs: int, pairs_seed: int, batch_size: int = 256,
+                    **dataset_kwargs) -> EncodedPairs:
+    """``n_pairs`` pairs of ``dataset`` drawn with ``pairs_seed``, encoded by the loaded model ``lm`` (e.g. a
+    query bank beside the test pairs: same model, another draw)."""
+    import torch.nn.functional as F
+
+    from .embeddings import cached_text_encoder, image_features
+
+    world = (getattr(lm, "manifest", None) or {}).get("world")
+    if world is not None and "world" not in dataset_kwargs:
+        dataset_kwargs["world"] = world
+    ds = build_dataset(dataset, split=split, n_pairs=n_pairs, seed=pairs_seed, **dataset_kwargs)
+    texts = getattr(ds, "captions", None)
+    if texts is None:
+        raise ValueError(f"dataset {dataset!r} has no captions: retrieval needs image–caption pairs")
+    feats, _ = image_features(lm, ds, batch_size=batch_size)
+    return EncodedPairs(lm, ds, F.normalize(feats.float(), dim=-1),
+                        F.normalize(cached_text_encoder(lm)(list(texts)).float(), dim=-1))

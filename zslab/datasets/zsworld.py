@@ -16,7 +16,7 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
-from ..world import load_world_spec, render, sample_scenes
+from ..world import captions, load_world_spec, render, sample_scenes
 from ..world.corpus import world_setting
 from . import DATASETS, dataset_factory
 from .base import ArrayDataset, load_templates
@@ -50,4 +50,35 @@ def zsworld(root: Optional[str] = None, split: str = "unseen", n_per_class: int 
     unseen = set(comp.unseen)
     ds.unseen_classes = [i for i, c in enumerate(classes) if c in unseen]
     ds.seen_classes = [i for i, c in enumerate(classes) if c not in unseen]
+    return ds
+
+
+@DATASETS.register("zsworld_captions")
+@dataset_factory(splits=SPLITS, classnames_file=False)
+def zsworld_captions(root: Optional[str] = None, split: str = "unseen", n_pairs: int = 1000, seed: int = 0,
+                     world: Optional[Dict[str, Any]] = None, template_set: Optional[str] = None) -> ArrayDataset:
+    """``n_pairs`` image–caption pairs for retrieval: scenes of ``split``'s compositions (drawn with the world's
+    concept frequencies), each rendered once and captioned once by the world's alt-text writer with the knobs
+    of ``world`` (the model's own, as its training captions). ``ds.captions[i]`` belongs to image ``i``; the
+    labels are the main object's composition (for analysis, not for retrieval). A separate seed stream from
+    training and from ``zsworld``'s test images."""
+    if n_pairs < 1:
+        raise ValueError(f"n_pairs must be >= 1, got {n_pairs}")
+    split = "unseen" if split == "test" else split
+    spec = load_world_spec()
+    world = dict(world or {})
+    knobs, comp = world_setting(world, spec)
+    classes = comp.compositions(split)
+    rng = np.random.default_rng([seed, 3])  # stream 3: retrieval pairs
+    scenes = sample_scenes(spec, knobs, n_pairs, rng, classes, distractor_pool=classes)
+    images = render(spec, knobs, scenes, rng)
+    texts = captions(spec, knobs, scenes, rng)
+    index = {tuple(c): i for i, c in enumerate(classes)}
+    labels = [index[(int(a), int(b), int(c))] for a, b, c in zip(scenes.color, scenes.pattern, scenes.shape)]
+    ds = ArrayDataset(images, labels, name="zsworld_captions", split=split,
+                      classes=[spec.class_name(c) for c in classes], templates=load_templates("zsworld", template_set),
+                      identity={"dataset": "zsworld_captions", "split": split, "world": spec.fingerprint(),
+                                "n_pairs": n_pairs, "seed": seed,
+                                "world_setting": {k: v for k, v in sorted(world.items()) if k != "n_train"}})
+    ds.captions = texts
     return ds
