@@ -41,7 +41,7 @@ import pandas as pd
 
 from zslab.analysis import check_gain, mean_over_seeds, record_scores
 from zslab.evaluation import encode_pairs
-from zslab.methods.hubness import BANKS, bank_features, retrieval_scores
+from zslab.methods.hubness import bank_features, retrieval_scores
 from zslab.papers import get_paper
 from zslab.plotting import bars_with_seeds, panels
 from zslab.records import record, record_figure
