@@ -230,6 +230,26 @@ def test_clip_notebook_real_mode_on_random_checkpoint_and_imagenet_folder(tmp_pa
     assert all(v["estimate"]["method"].startswith("paired bootstrap over 6 items") for v in records["verdicts"])
 
 
+def test_gap_notebook_real_mode_runs_every_switch_on_non_square_images(tmp_path, random_clip_dir):
+    """Real mode on a random open_clip folder and an ImageNet-style folder of non-square JPEGs: the resize
+    switches apply there (they are skipped offline, where images are already at the input size), the synonym
+    switch is skipped without synonyms, and a switch that changes nothing is judged by equivalence."""
+    root = tmp_path / "imagenet" / "val"
+    rng = np.random.default_rng(1)
+    for wnid in ["n01440764", "n01443537", "n01484850"]:
+        (root / wnid).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(rng.integers(0, 255, (30, 56, 3), dtype=np.uint8)).save(root / wnid / f"img_{i}.JPEG")
+    df = _run("clip_gap_diagnosis", tmp_path / "run", mode="real", model=f"local-dir:{random_clip_dir}", pretrained="",
+              dataset="imagenet", data_root=str(root.parent), split="val", seeds=[0], n_per_class=0,
+              ensemble_template_set="simple", n_bootstrap=50)
+    switches = set(_rows(df, "top1")["l"].map(lambda l: l["switch"]))
+    assert "squash resize" in switches and "tensor image pipeline" in switches
+    assert "rarer class-name synonyms" not in switches and "reference" in switches
+    records = load_records(tmp_path / "run" / "records" / "clip_gap_diagnosis.json")
+    assert any("equivalence margin" in v["evidence"] for v in records["verdicts"])
+
+
 def test_text_notebook_real_mode_on_a_local_sentence_transformer(tmp_path, sentence_model_dir):
     st = f"st:{sentence_model_dir}"
     df = _run("text_similarity_zero_shot", tmp_path / "run", mode="real", encoders=[st, "glove-mean"],

@@ -123,3 +123,16 @@ def test_small_effects_are_printed_with_enough_digits():
     est = Estimate(mean=0.0041, low=0.0012, high=0.0070, n=8, method="t over 8 seeds")
     assert est.describe(scale=1.0, unit="") == "+0.0041, 95% interval [+0.0012, +0.0070] (half-width 0.0029; t over 8 seeds)"
     assert est.describe(scale=100.0).startswith("+0.41 pt, 95% interval [+0.12, +0.70] pt (half-width 0.29 pt")
+
+
+def test_equivalence_verdicts():
+    from zslab.verdicts import Estimate, equivalence_status
+
+    inside = Estimate(mean=0.001, low=-0.002, high=0.004, n=8, method="t")
+    outside = Estimate(mean=0.05, low=0.03, high=0.07, n=8, method="t")
+    straddles = Estimate(mean=0.004, low=-0.001, high=0.009, n=8, method="t")
+    assert equivalence_status(inside, 0.005) == "reproduced"
+    assert equivalence_status(outside, 0.005) == "not reproduced"
+    assert equivalence_status(straddles, 0.005) == "inconclusive"
+    with pytest.raises(ValueError, match="margin must be > 0"):
+        equivalence_status(inside, 0)

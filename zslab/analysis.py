@@ -62,14 +62,15 @@ def paired_gains(scores: PerSeedScores, comparisons: Mapping[str, Sequence[str]]
 
 def check_gain(claim: str, scores: PerSeedScores, a: str, b: str, *, n_resamples: int = 2000, level: float = 0.95,
                metric: str = "gain", context: str = "", scale: float = 100.0, unit: str = " pt",
-               **labels: Any) -> Dict[str, Any]:
+               equivalence_margin: Optional[float] = None, **labels: Any) -> Dict[str, Any]:
     """Judge "``a`` beats ``b``" from per-item scores per seed: a t-interval over seeds when the seeds are
     distinct runs, a paired bootstrap over items when they are one run; recorded with its half-width.
-    ``scale``/``unit`` say how the evidence is printed (fractions as points by default)."""
+    ``scale``/``unit`` say how the evidence is printed (fractions as points by default). With
+    ``equivalence_margin`` the claim is "``a`` and ``b`` agree within ± that margin" instead."""
     est = paired_gain({s: m[a] for s, m in scores.items()}, {s: m[b] for s, m in scores.items()},
                       level=level, n_resamples=n_resamples)
     return judge(claim, est, metric=metric, context=context, scale=scale, unit=unit, comparison=f"{a} − {b}",
-                 **labels)
+                 equivalence_margin=equivalence_margin, **labels)
 
 
 def control_arms(mode: str, control: Optional[Mapping[str, Any]], main: str = "mechanism on") -> Dict[str, Any]:

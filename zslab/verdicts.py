@@ -150,19 +150,42 @@ def status_of(estimate: Estimate) -> str:
     return "inconclusive"
 
 
+def equivalence_status(estimate: Estimate, margin: float) -> str:
+    """For "A and B agree within ±margin" (an equivalence test, two one-sided intervals in one): reproduced
+    when the whole interval lies inside ±margin, not reproduced when it lies wholly outside, else
+    inconclusive (the interval is too wide to tell)."""
+    if not margin > 0:
+        raise ValueError(f"margin must be > 0, got {margin!r}")
+    if not estimate.has_interval:
+        return "inconclusive"
+    if -margin < estimate.low and estimate.high < margin:
+        return "reproduced"
+    if estimate.low >= margin or estimate.high <= -margin:
+        return "not reproduced"
+    return "inconclusive"
+
+
 def print_verdict(claim: str, status: str, evidence: str) -> None:
     """The verdict as a notebook shows it: the status, the claim, and the evidence beneath."""
     print(f"{status.upper():>15}: {claim}\n{'':>17}{evidence}")
 
 
 def judge(claim: str, estimate: Estimate, *, metric: str = "gain", scale: float = 100.0, unit: str = " pt",
-          context: str = "", record: bool = True, **labels: Any) -> Dict[str, Any]:
+          context: str = "", record: bool = True, equivalence_margin: Optional[float] = None,
+          **labels: Any) -> Dict[str, Any]:
     """Decide ``claim`` ("A beats B") from the estimate of A − B, print it, and record the number (as
-    ``metric`` with its interval) and the verdict (with the estimate, so the report shows the half-width)."""
+    ``metric`` with its interval) and the verdict (with the estimate, so the report shows the half-width).
+    With ``equivalence_margin`` the claim is "A and B agree within ± that margin" instead
+    (:func:`equivalence_status`)."""
     from .records import record as record_metric, record_verdict
 
-    status = status_of(estimate)
-    evidence = estimate.describe(scale, unit) + (f"; {context}" if context else "")
+    if equivalence_margin is None:
+        status = status_of(estimate)
+        evidence = estimate.describe(scale, unit)
+    else:
+        status = equivalence_status(estimate, equivalence_margin)
+        evidence = f"{estimate.describe(scale, unit)}; equivalence margin ±{equivalence_margin * scale:g}{unit}"
+    evidence += f"; {context}" if context else ""
     print_verdict(claim, status, evidence)
     if record:
         record_metric(metric, estimate.mean, interval=estimate.interval, n=estimate.n, method=estimate.method,
