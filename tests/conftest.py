@@ -49,3 +49,23 @@ def require_system_asset(present: bool, what: str, install: str) -> None:
     if os.geteuid() == 0:
         pytest.fail(message + " (running as root, as CI does: tools/system_assets.sh should have installed it)")
     pytest.skip(message + " (needs root)")
+
+
+def write_random_clip_folder(folder) -> "os.PathLike":
+    """An open_clip model folder (local-dir layout) with random weights in the zsclip-micro shape: real mode's
+    loading and evaluation code runs on it in seconds."""
+    import json
+
+    import open_clip
+    import torch
+    from safetensors.torch import save_file
+
+    from zslab.train.zoo import offline_model_entry
+
+    cfg = offline_model_entry("zsclip-micro")["model_cfg"]
+    torch.manual_seed(0)
+    model = open_clip.CLIP(**cfg)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "open_clip_model.safetensors"))
+    (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": cfg, "preprocess_cfg": {
+        "size": cfg["vision_cfg"]["image_size"], "mean": [0.5] * 3, "std": [0.5] * 3}}))
+    return folder

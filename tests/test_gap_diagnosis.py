@@ -2,14 +2,13 @@
 the test: each switch changes only what it names, and a switched model never reuses the reference's cache."""
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import open_clip
 import pytest
 import torch
-from safetensors.torch import save_file
 from torchvision import transforms
+
+from conftest import write_random_clip_folder
 
 from zslab.methods.gap_diagnosis import (EXPECTED_EFFECT, OPENAI_MEAN, SWITCHES, Evaluation, applicable_switches,
                                          default_synonyms, evaluate_switches, inputs_at_model_size, normalisation_of, squash_resize,
@@ -19,16 +18,8 @@ from zslab.methods.gap_diagnosis import (EXPECTED_EFFECT, OPENAI_MEAN, SWITCHES,
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
     from zslab.models import load_model
-    from zslab.train.zoo import offline_model_entry
 
-    cfg = offline_model_entry("zsclip-micro")["model_cfg"]
-    folder = tmp_path_factory.mktemp("tiny_clip")
-    torch.manual_seed(0)
-    model = open_clip.CLIP(**cfg)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "open_clip_model.safetensors"))
-    (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": cfg, "preprocess_cfg": {
-        "size": cfg["vision_cfg"]["image_size"], "mean": [0.5] * 3, "std": [0.5] * 3}}))
-    return load_model(f"local-dir:{folder}")
+    return load_model(f"local-dir:{write_random_clip_folder(tmp_path_factory.mktemp('tiny_clip'))}")
 
 
 def test_activation_swap_changes_every_gelu_and_the_outputs(tiny_model):

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from conftest import require_system_asset
+from conftest import require_system_asset, write_random_clip_folder
 from zslab.models import save_random_checkpoint
 from zslab.papers import get_paper, list_papers
 from zslab.records import VERDICTS, load_records
@@ -173,22 +173,8 @@ def test_a_query_bank_of_real_queries_lowers_hubness_and_random_vectors_do_not(o
 
 @pytest.fixture(scope="module")
 def random_clip_dir(tmp_path_factory):
-    """An open_clip model folder (local-dir layout) with random weights: a small architecture, so real
-    mode's loading and evaluation code runs in seconds."""
-    import open_clip
-    import torch
-    from safetensors.torch import save_file
-
-    from zslab.train.zoo import offline_model_entry
-
-    cfg = offline_model_entry("zsclip-micro")["model_cfg"]
-    folder = tmp_path_factory.mktemp("random_clip")
-    torch.manual_seed(0)
-    model = open_clip.CLIP(**cfg)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "open_clip_model.safetensors"))
-    (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": cfg, "preprocess_cfg": {
-        "size": cfg["vision_cfg"]["image_size"], "mean": [0.5] * 3, "std": [0.5] * 3}}))
-    return folder
+    """An open_clip model folder with random weights (small: real mode runs in seconds)."""
+    return write_random_clip_folder(tmp_path_factory.mktemp("random_clip"))
 
 
 @pytest.fixture(scope="module")
