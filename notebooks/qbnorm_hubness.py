@@ -41,7 +41,7 @@ import pandas as pd
 
 from zslab.analysis import check_gain, mean_over_seeds, record_scores
 from zslab.evaluation import encode_pairs
-from zslab.methods.hubness import bank_features, retrieval_scores
+from zslab.methods.hubness import bank_features, label_arms, retrieval_scores
 from zslab.papers import get_paper
 from zslab.plotting import bars_with_seeds, panels
 from zslab.records import record, record_figure
@@ -84,17 +84,14 @@ skew.pivot_table(index=["direction", "bank", "method"], values="skewness", aggfu
 r_at_1 = mean_over_seeds(per_seed.dropna(subset=["R@1"]), "R@1", ["direction", "bank", "method"])
 mean_over_seeds(per_seed.dropna(subset=["R@5"]), "R@5", ["direction", "bank", "method"])
 skew_summary = mean_over_seeds(skew, "skewness", ["direction", "bank", "method"])
-skew_summary.assign(arm=lambda d: d["bank"] + " / " + d["method"]).pivot_table(
-    index="arm", columns="direction", values="mean").style.format("{:.2f}")
+skew_summary.pivot_table(index=["bank", "method"], columns="direction", values="mean").style.format("{:.2f}")
 
 # %% [markdown]
 # ## Figure: hubness (skewness of N_k) and R@1 by method and bank (cf. the paper's tables of R@1 with and
 # without QB-Norm)
 
 # %%
-plot_skew = skew.assign(arm=lambda d: d["method"].where(d["method"] == "raw", d["method"] + ", " + d["bank"]))
-plot_r1 = per_seed.dropna(subset=["R@1"]).assign(arm=lambda d: d["method"].where(d["method"] == "raw", d["method"] + ", " + d["bank"]))
-plot_skew, plot_r1 = plot_skew.drop_duplicates(["seed", "direction", "arm"]), plot_r1.drop_duplicates(["seed", "direction", "arm"])
+plot_skew, plot_r1 = label_arms(skew), label_arms(per_seed.dropna(subset=["R@1"]))
 ORDER = ["raw", f"IS, {MAIN}"] + [f"QB-Norm (DIS), {b}" for b in banks]
 fig, axes = panels(2, width=7.0)
 bars_with_seeds(plot_skew, "arm", "skewness", order=ORDER, hue="direction", ax=axes[0], ylabel=f"skewness of N_{k}",

@@ -531,7 +531,7 @@ def test_offline_missing_idx_names_files(tmp_path, monkeypatch):
 @pytest.mark.parametrize("name", list_datasets())
 def test_every_dataset_has_template_and_classname_data(name):
     factory = DATASETS.get(name)
-    templates = load_templates(name)
+    templates = load_templates(getattr(factory, "templates_file", None) or name)
     assert templates and all(t.count("{c}") == 1 for t in templates)
     if getattr(factory, "classnames_file", True):
         names = load_classnames(name)

@@ -25,12 +25,16 @@ F = TypeVar("F", bound=Callable[..., ZSDataset])
 DATASETS: Registry[Callable[..., ZSDataset]] = Registry("dataset")
 
 
-def dataset_factory(splits: Sequence[str], classnames_file: bool = True) -> Callable[[F], F]:
-    """Mark a factory with its valid ``splits`` and whether ``data/classnames/<name>.json`` holds its names."""
+def dataset_factory(splits: Sequence[str], classnames_file: bool = True,
+                    templates_file: Optional[str] = None) -> Callable[[F], F]:
+    """Mark a factory with its valid ``splits``, whether ``data/classnames/<name>.json`` holds its names, and
+    whose ``data/templates/<...>.json`` it uses when not its own (``templates_file``: e.g. a retrieval set of
+    zsworld scenes prompts like zsworld)."""
 
     def deco(fn: F) -> F:
         fn.splits = tuple(splits)  # type: ignore[attr-defined]
         fn.classnames_file = classnames_file  # type: ignore[attr-defined]
+        fn.templates_file = templates_file  # type: ignore[attr-defined]
         return fn
 
     return deco

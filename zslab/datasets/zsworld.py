@@ -54,7 +54,7 @@ def zsworld(root: Optional[str] = None, split: str = "unseen", n_per_class: int 
 
 
 @DATASETS.register("zsworld_captions")
-@dataset_factory(splits=SPLITS, classnames_file=False)
+@dataset_factory(splits=SPLITS, classnames_file=False, templates_file="zsworld")
 def zsworld_captions(root: Optional[str] = None, split: str = "unseen", n_pairs: int = 1000, seed: int = 0,
                      world: Optional[Dict[str, Any]] = None, template_set: Optional[str] = None) -> ArrayDataset:
     """``n_pairs`` image–caption pairs for retrieval: scenes of ``split``'s compositions (drawn with the world's

@@ -16,12 +16,15 @@ Everything works on similarity matrices ``[queries, gallery]`` (e.g. caption fea
 """
 from __future__ import annotations
 
-from typing import Callable, Dict
+from typing import TYPE_CHECKING, Callable, Dict
 
 import numpy as np
 import torch
 
 from ..registry import Registry
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _as_tensor(x) -> torch.Tensor:
@@ -121,3 +124,10 @@ BANKS.add("random vectors", _random_bank)                                # the c
 def bank_features(kind: str, *args) -> Dict[str, torch.Tensor]:
     """The query bank ``kind`` (see :data:`BANKS`), drawn with a seed stream apart from the test pairs."""
     return BANKS.get(kind)(*args)
+
+
+def label_arms(rows: "pd.DataFrame") -> "pd.DataFrame":
+    """Rows (``seed``, ``direction``, ``bank``, ``method``, ...) with an ``arm`` column for figures: ``raw`` once
+    (raw similarities do not depend on the bank), ``<method>, <bank>`` for the normalised ones."""
+    arm = rows["method"].where(rows["method"] == "raw", rows["method"] + ", " + rows["bank"])
+    return rows.assign(arm=arm).drop_duplicates(["seed", "direction", "arm"])
