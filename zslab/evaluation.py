@@ -12,6 +12,11 @@ from .datasets import DATASETS, ZSDataset, build_dataset, subsample
 from .zeroshot import logits
 
 
+def model_world(model: Any) -> Optional[Dict[str, Any]]:
+    """The ``world:`` mapping a zslab offline model was trained in (from its manifest); ``None`` otherwise."""
+    return (getattr(model, "manifest", None) or {}).get("world")
+
+
 def eval_dataset(name: str, root: Optional[str] = None, split: str = "test", n_per_class: int = 0,
                  seed: int = 0, model: Any = None, **kwargs) -> ZSDataset:
     """A dataset for evaluation with at most ``n_per_class`` images per class (0 = all of them).
@@ -22,7 +27,7 @@ def eval_dataset(name: str, root: Optional[str] = None, split: str = "test", n_p
     dataset identity (so cached features are keyed by the selection).
     """
     params = inspect.signature(DATASETS.get(name)).parameters
-    world = (getattr(model, "manifest", None) or {}).get("world")
+    world = model_world(model)
     if "world" in params and world is not None and "world" not in kwargs:
         kwargs["world"] = world
     if "n_per_class" in params:
@@ -109,7 +114,7 @@ def encode_pair_set(lm: Any, dataset: str, split: str, n_pairs: int, pairs_seed:
 
     from .embeddings import cached_text_encoder, image_features
 
-    world = (getattr(lm, "manifest", None) or {}).get("world")
+    world = model_world(lm)
     if world is not None and "world" not in dataset_kwargs:
         dataset_kwargs["world"] = world
     ds = build_dataset(dataset, split=split, n_pairs=n_pairs, seed=pairs_seed, **dataset_kwargs)

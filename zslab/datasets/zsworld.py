@@ -24,6 +24,22 @@ from .base import ArrayDataset, load_templates
 SPLITS = ("unseen", "seen", "all", "test")  # "test" is the zero-shot test: the unseen classes
 
 
+def _world_classes(split: str, world: Optional[Dict[str, Any]]):
+    """What every zsworld dataset starts from: the split (``test`` is ``unseen``), the spec, the model's
+    ``world`` mapping, its knobs and composition split, and the split's compositions."""
+    split = "unseen" if split == "test" else split
+    spec = load_world_spec()
+    world = dict(world or {})
+    knobs, comp = world_setting(world, spec)
+    return split, spec, world, knobs, comp, comp.compositions(split)
+
+
+def _identity(name: str, split: str, spec, world: Dict[str, Any], **draw: Any) -> Dict[str, Any]:
+    """The cache identity of a zsworld dataset: the world's content, the model's setting of it, the draw."""
+    return {"dataset": name, "split": split, "world": spec.fingerprint(), **draw,
+            "world_setting": {k: v for k, v in sorted(world.items()) if k != "n_train"}}
+
+
 @DATASETS.register("zsworld")
 @dataset_factory(splits=SPLITS, classnames_file=False)
 def zsworld(root: Optional[str] = None, split: str = "unseen", n_per_class: int = 100, seed: int = 0,
@@ -31,11 +47,7 @@ def zsworld(root: Optional[str] = None, split: str = "unseen", n_per_class: int 
     """``n_per_class`` rendered images per class of ``split``; ``root`` is unused (the world is generated)."""
     if n_per_class < 1:
         raise ValueError(f"n_per_class must be >= 1, got {n_per_class}")
-    split = "unseen" if split == "test" else split
-    spec = load_world_spec()
-    world = dict(world or {})
-    knobs, comp = world_setting(world, spec)
-    classes = comp.compositions(split)
+    split, spec, world, knobs, comp, classes = _world_classes(split, world)
     rng = np.random.default_rng([seed, 2])  # stream 2: evaluation images (training uses stream 1)
     images, labels = [], []
     for label, c in enumerate(classes):
@@ -45,8 +57,7 @@ def zsworld(root: Optional[str] = None, split: str = "unseen", n_per_class: int 
     ds = ArrayDataset(
         np.concatenate(images), np.concatenate(labels), name="zsworld", split=split,
         classes=[spec.class_name(c) for c in classes], templates=load_templates("zsworld", template_set),
-        identity={"dataset": "zsworld", "split": split, "world": spec.fingerprint(), "n_per_class": n_per_class,
-                  "seed": seed, "world_setting": {k: v for k, v in sorted(world.items()) if k != "n_train"}})
+        identity=_identity("zsworld", split, spec, world, n_per_class=n_per_class, seed=seed))
     unseen = set(comp.unseen)
     ds.unseen_classes = [i for i, c in enumerate(classes) if c in unseen]
     ds.seen_classes = [i for i, c in enumerate(classes) if c not in unseen]
@@ -64,11 +75,7 @@ def zsworld_captions(root: Optional[str] = None, split: str = "unseen", n_pairs:
     training and from ``zsworld``'s test images."""
     if n_pairs < 1:
         raise ValueError(f"n_pairs must be >= 1, got {n_pairs}")
-    split = "unseen" if split == "test" else split
-    spec = load_world_spec()
-    world = dict(world or {})
-    knobs, comp = world_setting(world, spec)
-    classes = comp.compositions(split)
+    split, spec, world, knobs, _, classes = _world_classes(split, world)
     rng = np.random.default_rng([seed, 3])  # stream 3: retrieval pairs
     scenes = sample_scenes(spec, knobs, n_pairs, rng, classes, distractor_pool=classes)
     images = render(spec, knobs, scenes, rng)
@@ -77,8 +84,6 @@ def zsworld_captions(root: Optional[str] = None, split: str = "unseen", n_pairs:
     labels = [index[(int(a), int(b), int(c))] for a, b, c in zip(scenes.color, scenes.pattern, scenes.shape)]
     ds = ArrayDataset(images, labels, name="zsworld_captions", split=split,
                       classes=[spec.class_name(c) for c in classes], templates=load_templates("zsworld", template_set),
-                      identity={"dataset": "zsworld_captions", "split": split, "world": spec.fingerprint(),
-                                "n_pairs": n_pairs, "seed": seed,
-                                "world_setting": {k: v for k, v in sorted(world.items()) if k != "n_train"}})
+                      identity=_identity("zsworld_captions", split, spec, world, n_pairs=n_pairs, seed=seed))
     ds.captions = texts
     return ds

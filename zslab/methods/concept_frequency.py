@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Dict, List, Mapping, Optional, Sequence
 import numpy as np
 import torch
 
-from ..zeroshot import build_classifier, logits
+from ..evaluation import correct_vector
+from ..zeroshot import build_classifier
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -91,7 +92,7 @@ def factor_correct(encode_text, features: torch.Tensor, concept_of_image: np.nda
     """0/1 per image: is the image's concept the most similar among the factor's concepts?"""
     concepts = list(prompts)
     classifier = build_classifier(encode_text, concepts, {c: list(p) for c, p in prompts.items()})
-    return (logits(features, classifier).argmax(1).numpy() == concept_of_image).astype(np.float64)
+    return correct_vector(features, torch.as_tensor(concept_of_image), classifier)
 
 
 def within_group_slope(x: Sequence[float], y: Sequence[float], groups: Sequence[str]) -> float:

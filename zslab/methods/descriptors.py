@@ -26,7 +26,8 @@ import pandas as pd
 import torch
 
 from ..registry import Registry
-from ..zeroshot import Templates, build_classifier, logits
+from ..evaluation import correct_vector
+from ..zeroshot import Templates, build_classifier
 
 Descriptors = Dict[str, List[str]]
 AGGREGATIONS = ("mean score", "mean embedding")
@@ -128,8 +129,7 @@ class PromptHead:
 def top1_correct(encode_text: Callable[[Sequence[str]], torch.Tensor], classes: Sequence[str],
                  heads: Mapping[str, PromptHead], features: torch.Tensor, labels: torch.Tensor) -> Dict[str, np.ndarray]:
     """Per head, 0/1 per image on the same images (paired comparisons)."""
-    return {name: (logits(features, head.classifier(encode_text, classes)).argmax(1) == labels).numpy().astype(np.float64)
-            for name, head in heads.items()}
+    return {name: correct_vector(features, labels, head.classifier(encode_text, classes)) for name, head in heads.items()}
 
 
 def explain(encode_text: Callable[[Sequence[str]], torch.Tensor], classes: Sequence[str], descriptors: Descriptors,

@@ -22,7 +22,8 @@ import torch
 from torchvision import transforms
 
 from ..registry import Registry
-from ..zeroshot import Templates, build_classifier, logits
+from ..evaluation import correct_vector
+from ..zeroshot import Templates, build_classifier
 
 #: OpenAI CLIP's image normalisation constants (open_clip.OPENAI_DATASET_MEAN / _STD).
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -185,7 +186,7 @@ def correct_under(evaluation: Evaluation, dataset, batch_size: int = 256) -> np.
     feats, labels = image_features(evaluation.model, dataset, batch_size=batch_size, progress=False,
                                    precision=evaluation.precision, pipeline=evaluation.pipeline)
     classifier = build_classifier(cached_text_encoder(evaluation.model), evaluation.classes, evaluation.prompts)
-    return (logits(feats, classifier).argmax(1) == labels).numpy().astype(np.float64)
+    return correct_vector(feats, labels, classifier)
 
 
 def evaluate_switches(reference: Evaluation, dataset, switches: Sequence[str], context: Mapping,

@@ -12,6 +12,7 @@ from typing import Callable, Dict, List, Mapping, Sequence, Tuple
 import numpy as np
 import torch
 
+from ..evaluation import correct_vector
 from ..metrics import gzsl_metrics
 from ..semantics.attributes import load_descriptions
 from ..zeroshot import Templates, build_classifier, logits
@@ -63,7 +64,7 @@ def heldout_transfer(encode_text: Callable[[Sequence[str]], torch.Tensor], class
     gzsl: Dict[str, Dict[str, float]] = {}
     for head, prompts in heads.items():
         w_held = build_classifier(encode_text, list(heldout), _subset(prompts, heldout))
-        correct[head] = (logits(held_features, w_held).argmax(1) == y_held).numpy().astype(np.float64)
+        correct[head] = correct_vector(held_features, y_held, w_held)
         w_all = build_classifier(encode_text, list(classes), prompts)
         gzsl[head] = gzsl_metrics(logits(features, w_all).argmax(1).numpy(), y, seen_idx, unseen_idx)
     return TransferScores(correct, gzsl)

@@ -20,6 +20,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from ..evaluation import correct_vector
 from ..registry import Registry
 
 
@@ -90,8 +91,7 @@ def weigh_pool(template_emb: torch.Tensor, test_features: torch.Tensor, labels: 
     for name in scorers:
         scores[name] = SCORERS.get(name)(test, reference)
         weights[name] = softmax_weights(scores[name], temperature)
-    x = F.normalize(test_features.float(), dim=-1)
-    correct = {name: ((x @ weighted_classifier(template_emb, w).T).argmax(1) == labels).numpy().astype(np.float64)
+    correct = {name: correct_vector(test_features, labels, weighted_classifier(template_emb, w))
                for name, w in weights.items()}
     single = (test.argmax(-1) == labels[None]).float().mean(-1)
     return {"correct": correct, "weights": {k: v.numpy() for k, v in weights.items()},
