@@ -5,6 +5,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.zslab-installed
 RUN_DIR ?= runs/latest
+# notebooks run side by side, the cores shared out among their kernels; models train once (a lock per model)
+JOBS ?= 2
 export ZSLAB_OFFLINE ?= 1
 
 .PHONY: env run test lab benchmark notebooks clean-run
@@ -21,7 +23,7 @@ env: $(STAMP)
 	@bash tools/system_assets.sh
 
 run: env
-	$(BIN)/zslab run --all --out $(RUN_DIR)
+	$(BIN)/zslab run --all --jobs $(JOBS) --out $(RUN_DIR)
 
 test: env
 	$(BIN)/pytest -q

@@ -29,11 +29,12 @@ def main() -> None:
     ap.add_argument("--cache", default="", help="cache folder to use (default: a new temporary one)")
     ap.add_argument("--out", default="runs/bench-main")
     ap.add_argument("--skip-cold", action="store_true")
+    ap.add_argument("--jobs", type=int, default=2, help="notebooks side by side, as `make run` (JOBS=2)")
     args = ap.parse_args()
     cache = args.cache or tempfile.mkdtemp(prefix="zslab-main-job-")
     env = {**os.environ, "ZSLAB_CACHE": cache, "ZSLAB_OFFLINE": "1"}
-    zslab = [sys.executable, "-m", "zslab", "run", "--all", "--no-progress"]
-    result = {"cache": cache, "cpus": os.cpu_count()}
+    zslab = [sys.executable, "-m", "zslab", "run", "--all", "--no-progress", "--jobs", str(args.jobs)]
+    result = {"cache": cache, "cpus": os.cpu_count(), "jobs": args.jobs}
     if not args.skip_cold:
         result["cold_s"] = round(timed(zslab + ["--no-resume", "--out", f"{args.out}-cold"], env), 1)
     result["warm_s"] = round(timed(zslab + ["--no-resume", "--out", f"{args.out}-warm"], env), 1)

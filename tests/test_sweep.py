@@ -4,6 +4,7 @@ swept parameter as a column and its figure with intervals over seeds."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -18,7 +19,7 @@ from zslab.cli import main as cli_main
 from zslab.errors import ZslabError
 from zslab.runner import read_status
 from zslab.runner.report import load_run
-from zslab.runner.sweep import parse_sweep, plan_cells, run_sweep, summarise
+from zslab.runner.sweep import kernel_threads, parse_sweep, plan_cells, run_on_cluster, run_sweep, summarise
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 DIRS = dict(notebooks_dir=FIXTURES / "notebooks", papers_dir=FIXTURES / "papers")
@@ -118,6 +119,15 @@ def test_run_with_jobs_runs_notebooks_on_workers_into_one_folder(tmp_path, capsy
     df = pd.read_csv(tmp_path / "run" / "results.csv")
     assert set(df["notebook"]) == {"toy_failing", "toy_claim"}
     assert cli_main(args) == 1 and "toy_claim ... done earlier with the same parameters, skipped" in capsys.readouterr().out
+
+
+def test_local_workers_share_the_cores_out_among_their_kernels():
+    """Kernels started by a worker inherit its OMP_NUM_THREADS: one worker gets every core, N workers on N
+    cores one each (not Dask's default of 1 everywhere, nor torch's default of every core in each)."""
+    assert kernel_threads(1) == (os.cpu_count() or 1) and kernel_threads(10 ** 6) == 1
+    seen = []
+    run_on_cluster([(os.getenv, ("OMP_NUM_THREADS",))], lambda i, n, r: seen.append(r), workers=1)
+    assert seen == [str(kernel_threads(1))]
 
 
 def test_sigterm_stops_a_sweep_and_marks_its_running_cell_interrupted(tmp_path):

@@ -239,8 +239,10 @@ def run_on_cluster(tasks: Sequence[tuple], on_result: Callable[[int, int, Any], 
     if scheduler:
         client, cluster = Client(scheduler), None
     else:
-        cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+        n = workers or os.cpu_count() or 1
+        threads = {k: str(kernel_threads(n)) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                               env=threads)
         client = Client(cluster)
     futures: List[Any] = []
     finished: set = set()
@@ -265,6 +267,14 @@ def run_on_cluster(tasks: Sequence[tuple], on_result: Callable[[int, int, Any], 
         if stopped is not None and on_interrupted is not None:
             on_interrupted(stopped, [i for i in range(len(tasks)) if i not in finished])
     return n_workers
+
+
+def kernel_threads(workers: int) -> int:
+    """Math-library threads for each of ``workers`` concurrent kernels on this machine: the cores shared
+    out (at least one). Every kernel's torch otherwise starts one thread per core, and N kernels on N cores
+    oversubscribe the machine, which slows training down more than it parallelises; Dask's own default (1)
+    would leave cores idle when there are fewer workers than cores."""
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
 
 
 def sweep_results(spec: SweepSpec, cells: Sequence[Cell], out: Path) -> pd.DataFrame:
