@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import pytest
 import torch
 
@@ -156,6 +157,23 @@ def test_image_features_are_encoded_once(zsclip_micro, count_encodes, tmp_path):
     # use_cache=False encodes again, to the same numbers
     feats3, _ = image_features(zsclip_micro, ds, batch_size=16, cache=cache, use_cache=False, progress=False)
     assert count_encodes["calls"] == 2 * batches and torch.allclose(feats, feats3, atol=1e-6)
+
+
+def test_a_warm_rerun_never_renders_the_generated_images(zsclip_micro, tmp_path, monkeypatch):
+    """zsworld's images are drawn on first access; features found in the cache by the dataset's identity
+    need none, so a warm rerun skips the rendering (seconds per notebook)."""
+    import zslab.datasets.zsworld as zsworld_module
+
+    cache = TensorCache(tmp_path)
+    first = build_dataset("zsworld", split="unseen", n_per_class=2)
+    feats, _ = image_features(zsclip_micro, first, cache=cache, progress=False)
+    renders = []
+    real_render = zsworld_module.render
+    monkeypatch.setattr(zsworld_module, "render", lambda *a, **k: renders.append(1) or real_render(*a, **k))
+    again = build_dataset("zsworld", split="unseen", n_per_class=2)
+    warm, _ = image_features(zsclip_micro, again, cache=cache, progress=False)
+    assert torch.equal(feats, warm) and renders == []
+    assert np.array_equal(np.asarray(again[0][0]), np.asarray(first[0][0])) and renders   # drawn when asked
 
 
 def test_image_features_miss_for_another_selection(zsclip_micro, count_encodes, tmp_path):

@@ -123,26 +123,41 @@ class ArrayDataset(ZSDataset):
     """Images held in memory as uint8 ``N×H×W`` (gray) or ``N×H×W×3`` (RGB), converted to RGB on access.
 
     ``rows`` (optional) selects rows of ``images`` without copying them: subsets share the big array.
+    ``images`` may also be a function that returns the array: it is called on first access, so a dataset
+    whose features are already cached (generated worlds are keyed by their identity alone) never pays for
+    rendering its images on a warm rerun.
     """
 
-    def __init__(self, images: np.ndarray, labels: Iterable[int], *, name: str, split: str,
-                 classes: Sequence[str], templates: Sequence[str], identity: Dict[str, Any],
+    def __init__(self, images: np.ndarray | Callable[[], np.ndarray], labels: Iterable[int], *, name: str,
+                 split: str, classes: Sequence[str], templates: Sequence[str], identity: Dict[str, Any],
                  rows: Optional[np.ndarray] = None, transform: Optional[Callable] = None):
+        self._make = images if callable(images) else None
+        self.rows = None if rows is None else np.asarray(rows, dtype=np.int64)
+        labels = np.asarray(list(labels) if not isinstance(labels, np.ndarray) else labels)
+        super().__init__(name=name, split=split, classes=classes, templates=templates, identity=identity,
+                         targets=labels, transform=transform)
+        self._images = None if self._make is not None else self._checked(images)
+
+    def _checked(self, images) -> np.ndarray:
         images = np.asarray(images)
+        name, split = self.name, self.split
         if images.dtype != np.uint8:
             raise ValueError(f"{name}/{split}: images must be uint8, got {images.dtype}")
         if images.ndim == 4 and images.shape[-1] == 1:
             images = images[..., 0]
         if not (images.ndim == 3 or (images.ndim == 4 and images.shape[-1] == 3)):
             raise ValueError(f"{name}/{split}: images must be N×H×W or N×H×W×3, got shape {images.shape}")
-        self.images = images
-        self.rows = None if rows is None else np.asarray(rows, dtype=np.int64)
         n = len(images) if self.rows is None else len(self.rows)
-        labels = np.asarray(list(labels) if not isinstance(labels, np.ndarray) else labels)
-        if len(labels) != n:
-            raise ValueError(f"{name}/{split}: {n} images but {len(labels)} labels")
-        super().__init__(name=name, split=split, classes=classes, templates=templates, identity=identity,
-                         targets=labels, transform=transform)
+        if len(self._targets) != n:
+            raise ValueError(f"{name}/{split}: {n} images but {len(self._targets)} labels")
+        return images
+
+    @property
+    def images(self) -> np.ndarray:
+        if self._images is None:
+            self._images = self._checked(self._make())
+            self._make = None
+        return self._images
 
     def _image(self, index: int) -> Image.Image:
         row = index if self.rows is None else int(self.rows[index])
@@ -152,7 +167,8 @@ class ArrayDataset(ZSDataset):
 
     def _take(self, indices: np.ndarray) -> "ArrayDataset":
         rows = indices if self.rows is None else self.rows[indices]
-        return ArrayDataset(self.images, self._targets[indices], name=self.name, split=self.split,
+        source = self._images if self._images is not None else (lambda: self.images)
+        return ArrayDataset(source, self._targets[indices], name=self.name, split=self.split,
                             classes=self.classes, templates=self.templates, identity=self.identity,
                             rows=rows, transform=self.transform)
 

@@ -48,14 +48,16 @@ def zsworld(root: Optional[str] = None, split: str = "unseen", n_per_class: int 
     if n_per_class < 1:
         raise ValueError(f"n_per_class must be >= 1, got {n_per_class}")
     split, spec, world, knobs, comp, classes = _world_classes(split, world)
-    rng = np.random.default_rng([seed, 2])  # stream 2: evaluation images (training uses stream 1)
-    images, labels = [], []
-    for label, c in enumerate(classes):
-        scenes = sample_scenes(spec, knobs, n_per_class, rng, [c], distractor_pool=classes)
-        images.append(render(spec, knobs, scenes, rng))
-        labels.append(np.full(n_per_class, label))
+
+    def draw() -> np.ndarray:  # rendered on first access: a warm run with cached features never renders
+        rng = np.random.default_rng([seed, 2])  # stream 2: evaluation images (training uses stream 1)
+        return np.concatenate([render(spec, knobs, sample_scenes(spec, knobs, n_per_class, rng, [c],
+                                                                 distractor_pool=classes), rng)
+                               for c in classes])
+
+    labels = np.repeat(np.arange(len(classes)), n_per_class)
     ds = ArrayDataset(
-        np.concatenate(images), np.concatenate(labels), name="zsworld", split=split,
+        draw, labels, name="zsworld", split=split,
         classes=[spec.class_name(c) for c in classes], templates=load_templates("zsworld", template_set),
         identity=_identity("zsworld", split, spec, world, n_per_class=n_per_class, seed=seed))
     unseen = set(comp.unseen)
