@@ -169,6 +169,16 @@ def test_a_query_bank_of_real_queries_lowers_hubness_and_random_vectors_do_not(o
     assert abs(raw - by["random vectors", "QB-Norm (DIS)"]) < 0.5, by
 
 
+def test_prompt_bounds_hold_and_tighten_with_more_training_images(offline_runs):
+    """At test scale already: the McAllester bound of every prompt lies above its test error, and the final
+    greedy prompt's bound sits closer to its test error with 60 training images per class than with 5."""
+    df, _ = offline_runs["pac_bayes_prompts"]
+    assert _rows(df, "bound_holds", prior="vocabulary")["value"].item() >= 0.9
+    rows = _rows(df, "bound_minus_test_error_mean_over_seeds", prompt="greedy", prior="vocabulary")
+    by = dict(zip(rows["l"].map(lambda l: l["n_train_per_class"]), rows["value"]))
+    assert by[60] < by[5] - 0.03, by
+
+
 # ------------------------------------------------------------------------------------ real mode, self-made files
 
 @pytest.fixture(scope="module")

@@ -59,16 +59,20 @@ class EncodedEval:
 
 def encode_eval_set(model: str, pretrained: Optional[str], dataset: str, split: str, seed: int,
                     n_per_class: int = 0, data_root: str = "", overrides: Optional[Mapping[str, Dict]] = None,
-                    batch_size: int = 256, device: str = "cpu", **dataset_kwargs) -> EncodedEval:
+                    batch_size: int = 256, device: str = "cpu", sample_seed: Optional[int] = None,
+                    **dataset_kwargs) -> EncodedEval:
     """Load ``model`` (seed ``seed``; zslab models trained with ``overrides``) on ``device`` (``auto``:
     cuda when present), build its evaluation set and encode it: the first step of every zero-shot
-    notebook, for one seed. Features come back on the CPU."""
+    notebook, for one seed. ``sample_seed`` draws the images (default: ``seed``); a second, disjoint
+    sample of the same classes for the same model (a training set beside the test set) takes another.
+    Features come back on the CPU."""
     from .embeddings import image_features
     from .models import load_model
 
     kwargs = {"overrides": overrides} if overrides else {}
     lm = load_model(model, pretrained or None, seed=seed, device=device, **kwargs)
-    ds = eval_dataset(dataset, data_root or None, split, n_per_class=n_per_class, seed=seed, model=lm,
+    ds = eval_dataset(dataset, data_root or None, split, n_per_class=n_per_class,
+                      seed=seed if sample_seed is None else sample_seed, model=lm,
                       **dataset_kwargs)
     feats, labels = image_features(lm, ds, batch_size=batch_size)
     return EncodedEval(lm, ds, feats, labels)

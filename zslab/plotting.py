@@ -89,17 +89,23 @@ def line_with_intervals(summary: pd.DataFrame, x: str, hue: Optional[str] = None
 
 
 def scatter_groups(points: pd.DataFrame, x: str, y: str, hue: Optional[str] = None, ax: Optional[plt.Axes] = None,
-                   xlabel: str = "", ylabel: str = "", title: str = "", chance: Optional[float] = None) -> plt.Axes:
+                   xlabel: str = "", ylabel: str = "", title: str = "", chance: Optional[float] = None,
+                   diagonal: str = "") -> plt.Axes:
     """One dot per row of ``points`` (e.g. a prompt's label-free score against its accuracy), coloured by
-    ``hue``: for asking whether a score ranks items the way the labels would."""
+    ``hue``: for asking whether a score ranks items the way the labels would. ``diagonal`` draws y = x
+    with that label (e.g. "bound = test error")."""
     set_style()
     ax = ax if ax is not None else plt.subplots(figsize=(5.5, 4))[1]
     sns.scatterplot(data=points, x=x, y=y, hue=hue, ax=ax, s=30, alpha=0.8)
     if chance is not None:
         ax.axhline(chance, color="gray", linestyle=":", linewidth=1, label="chance")
+    if diagonal:
+        lo = float(min(points[x].min(), points[y].min()))
+        hi = float(max(points[x].max(), points[y].max()))
+        ax.plot([lo, hi], [lo, hi], color="gray", linestyle="--", linewidth=1, label=diagonal)
     ax.set_xlabel(xlabel or x)
     ax.set_ylabel(ylabel or y)
     ax.set_title(title, fontsize=10)
-    if hue or chance is not None:
+    if hue or chance is not None or diagonal:
         ax.legend(fontsize=8)
     return ax
