@@ -179,6 +179,17 @@ def test_prompt_bounds_hold_and_tighten_with_more_training_images(offline_runs):
     assert by[60] < by[5] - 0.03, by
 
 
+def test_a_trained_no_tower_detects_ood_images_better_than_max_softmax(offline_runs):
+    """At test scale already, on both OOD sets: CLIPN's ATD score has a higher AUROC than MSP by more than 5
+    points, and a lower FPR at 95% TPR."""
+    df, _ = offline_runs["clipn_ood"]
+    for ood_set in ("zsworld|unseen|cross,ring,diamond", "animal_mnist|test|"):
+        auroc, fpr = (dict(zip(rows["l"].map(lambda l: l["method"]), rows["value"]))
+                      for rows in (_rows(df, f"{m}_mean_over_seeds", ood_set=ood_set) for m in ("auroc", "fpr95")))
+        assert auroc["CLIPN (ATD)"] > auroc["MSP"] + 0.05, (ood_set, auroc)
+        assert fpr["CLIPN (ATD)"] < fpr["MSP"], (ood_set, fpr)
+
+
 # ------------------------------------------------------------------------------------ real mode, self-made files
 
 @pytest.fixture(scope="module")
