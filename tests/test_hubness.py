@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from zslab.methods.hubness import (BANKS, dynamic_inverted_softmax, inverted_softmax, k_occurrence, retrieval_scores,
-                                   skewness)
+from zslab.methods.hubness import (BANKS, dual_dynamic_inverted_softmax, dual_inverted_softmax,
+                                   dynamic_inverted_softmax, inverted_softmax, k_occurrence, retrieval_scores, skewness)
 
 # gallery item 0 is a hub: every bank query likes it best
 BANK = torch.tensor([[0.9, 0.1], [0.9, 0.1]])
@@ -42,6 +42,24 @@ def test_dynamic_inverted_softmax_leaves_queries_outside_the_activation_set_alon
     scores = dynamic_inverted_softmax(queries, BANK, beta=10.0)
     assert scores.argmax(dim=1).tolist() == [1, 1]
     np.testing.assert_allclose(scores[1].numpy(), [0.2, 0.3])
+
+
+def test_dual_inverted_softmax_also_divides_by_the_gallery_bank_pull():
+    query = torch.tensor([[0.5, 0.45]])
+    neutral_queries = torch.zeros(2, 2)                   # a query bank that sees no hub
+    gallery_bank = torch.tensor([[0.8, 0.0], [0.8, 0.0]])  # item 0 resembles every gallery-bank item: a hub
+    scores = dual_inverted_softmax(query, neutral_queries, gallery_bank, beta=10.0)
+    # 2·10·s − log(2e^0) − logsumexp(10 · gallery-bank column)
+    expected = [20 * 0.5 - math.log(2) - (8 + math.log(2)), 20 * 0.45 - math.log(2) - math.log(2)]
+    np.testing.assert_allclose(scores.numpy(), [expected], rtol=1e-6)
+    assert int(inverted_softmax(query, neutral_queries, 10.0).argmax()) == 0 and int(scores.argmax()) == 1
+    with pytest.raises(ValueError, match="gallery-bank similarities cover"):
+        dual_inverted_softmax(query, neutral_queries, torch.ones(2, 3))
+    # dynamic: a query whose raw top-1 no bank item picks keeps its raw similarities
+    other = torch.tensor([[0.2, 0.3]])
+    np.testing.assert_allclose(dual_dynamic_inverted_softmax(other, BANK, gallery_bank, 10.0).numpy(), [[0.2, 0.3]])
+    with pytest.raises(ValueError, match="needs a gallery bank"):
+        retrieval_scores(torch.eye(2), BANK, methods=("DBNorm (DualIS)",))
 
 
 def test_retrieval_hits_count_the_own_pair():

@@ -10,7 +10,9 @@ the gallery. QB-Norm estimates each gallery item's pull from a **bank of queries
 * inverted softmax (IS): ``s'(q, g) = exp(β s(q, g)) / Σ_b exp(β s(b, g))``, for every query;
 * dynamic inverted softmax (DIS, QB-Norm's rule): IS only for queries whose top-1 gallery item is in the
   *activation set* (items that are top-1 for some bank query), the raw similarities otherwise, so that
-  queries far from the bank are left alone.
+  queries far from the bank are left alone;
+* Balance Act's dual bank normalisation (DBNorm, arXiv 2310.11612): a **gallery bank** beside the query bank,
+  dividing each gallery item's score by its pull on both (dual IS, and its dynamic variant).
 
 Everything works on similarity matrices ``[queries, gallery]`` (e.g. caption features @ image features.T).
 """
@@ -71,24 +73,64 @@ def dynamic_inverted_softmax(similarity, bank_similarity, beta: float = 20.0) ->
     return torch.where(use[:, None], normalised, sim)
 
 
-#: Retrieval scorers: ``(similarity [Q, G], bank similarity [B, G], beta) -> scores [Q, G]``.
+def dual_inverted_softmax(similarity, bank_similarity, gallery_bank_similarity, beta: float = 20.0) -> torch.Tensor:
+    """Balance Act's dual inverted softmax (DBNorm, arXiv 2310.11612), in log space: the IS score divided once more
+    by each gallery item's pull on a **gallery bank** (items of the gallery's own modality):
+    ``2β s(q, g) − logsumexp_b β s(b, g) − logsumexp_h β s(h, g)``, with ``b`` the query bank and ``h`` the
+    gallery bank (``gallery_bank_similarity`` [H, G], same-modality similarities). Why: a hub is close to many
+    items of both modalities, so either bank reveals it; the gallery bank needs no query data at all."""
+    sim, gallery_bank = _as_tensor(similarity), _as_tensor(gallery_bank_similarity)
+    if gallery_bank.shape[1] != sim.shape[1]:
+        raise ValueError(f"gallery-bank similarities cover {gallery_bank.shape[1]} gallery items, the queries "
+                         f"{sim.shape[1]}")
+    return inverted_softmax(sim, bank_similarity, beta) + beta * sim - torch.logsumexp(beta * gallery_bank, dim=0,
+                                                                                       keepdim=True)
+
+
+def dual_dynamic_inverted_softmax(similarity, bank_similarity, gallery_bank_similarity,
+                                  beta: float = 20.0) -> torch.Tensor:
+    """DBNorm's dynamic variant: the dual IS scores for queries whose raw top-1 is in the activation set (items
+    that are top-1 for some query-bank or gallery-bank item), raw similarities for the others."""
+    sim = _as_tensor(similarity)
+    bank, gallery_bank = _as_tensor(bank_similarity), _as_tensor(gallery_bank_similarity)
+    activation = torch.zeros(sim.shape[1], dtype=torch.bool)
+    activation[bank.argmax(dim=1)] = True
+    activation[gallery_bank.argmax(dim=1)] = True
+    use = activation[sim.argmax(dim=1)]
+    return torch.where(use[:, None], dual_inverted_softmax(sim, bank, gallery_bank, beta), sim)
+
+
+def _with_gallery_bank(name: str, normalise: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+    def scorer(sim, bank, gallery_bank, beta):
+        if gallery_bank is None:
+            raise ValueError(f"{name} needs a gallery bank: pass gallery_bank_similarity")
+        return normalise(sim, bank, gallery_bank, beta)
+    return scorer
+
+
+#: Retrieval scorers: ``(similarity [Q, G], query-bank similarity [B, G], gallery-bank similarity [H, G] or
+#: None, beta) -> scores [Q, G]``.
 NORMALISERS: Registry[Callable[..., torch.Tensor]] = Registry("similarity normaliser")
-NORMALISERS.add("raw", lambda sim, bank, beta: _as_tensor(sim))
-NORMALISERS.add("IS", inverted_softmax)
-NORMALISERS.add("QB-Norm (DIS)", dynamic_inverted_softmax)
+NORMALISERS.add("raw", lambda sim, bank, gallery_bank, beta: _as_tensor(sim))
+NORMALISERS.add("IS", lambda sim, bank, gallery_bank, beta: inverted_softmax(sim, bank, beta))
+NORMALISERS.add("QB-Norm (DIS)", lambda sim, bank, gallery_bank, beta: dynamic_inverted_softmax(sim, bank, beta))
+NORMALISERS.add("DBNorm (DualIS)", _with_gallery_bank("DBNorm (DualIS)", dual_inverted_softmax))
+NORMALISERS.add("DBNorm (DualDIS)", _with_gallery_bank("DBNorm (DualDIS)", dual_dynamic_inverted_softmax))
 
 
 def retrieval_scores(similarity, bank_similarity, beta: float = 20.0, k: int = 10,
-                     methods=("raw", "IS", "QB-Norm (DIS)")) -> Dict[str, Dict[str, object]]:
+                     methods=("raw", "IS", "QB-Norm (DIS)"),
+                     gallery_bank_similarity=None) -> Dict[str, Dict[str, object]]:
     """Per method: ``hit_at_1`` (0/1 per query: is its own pair, the gallery item with the query's index,
-    ranked first), ``hit_at_5``, and the skewness of ``N_k`` over the gallery."""
+    ranked first), ``hit_at_5``, and the skewness of ``N_k`` over the gallery. The DBNorm methods also need
+    ``gallery_bank_similarity`` (gallery-bank items against the gallery, same modality)."""
     sim = _as_tensor(similarity)
     if sim.shape[0] != sim.shape[1]:
         raise ValueError(f"paired retrieval needs one gallery item per query, got {tuple(sim.shape)}")
     truth = torch.arange(sim.shape[0])
     out = {}
     for name in methods:
-        scores = NORMALISERS.get(name)(sim, bank_similarity, beta)
+        scores = NORMALISERS.get(name)(sim, bank_similarity, gallery_bank_similarity, beta)
         rank = (scores > scores[truth, truth][:, None]).sum(dim=1)   # items scored above the pair
         out[name] = {"hit_at_1": (rank < 1).numpy().astype(np.float64),
                      "hit_at_5": (rank < 5).numpy().astype(np.float64),
