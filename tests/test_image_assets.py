@@ -312,3 +312,22 @@ def test_locked_models_encode_a_dataset_through_the_cached_backbone_features():
     one_by_one = lm.encode_image(torch.stack([lm.preprocess(ds[i][0]) for i in range(len(ds))]))
     torch.testing.assert_close(shared, one_by_one, atol=1e-4, rtol=1e-4)
     assert labels.tolist() == ds.targets.tolist()
+
+
+def test_names_only_training_captions_hold_no_description():
+    """``captions: templates`` (lit.yaml) trains on the class's filled templates alone: no caption is one of
+    its descriptions; the default mixes both; an unknown value names the choices before any work."""
+    from zslab.errors import InvalidChoiceError
+    from zslab.semantics.attributes import load_descriptions
+    from zslab.train.locked_text import _labelled_data, locked_text_entry
+
+    descriptions = {d for ds in load_descriptions("animal_mnist").values() for d in ds}
+    names_only = _labelled_data(locked_text_entry("lit-animal-mnist-names-micro"), seed=0)
+    mixed = _labelled_data(locked_text_entry("lit-animal-mnist-micro"), seed=0)
+    assert not {c for caps in names_only.captions for c in caps} & descriptions
+    assert {c for caps in mixed.captions for c in caps} & descriptions
+    assert torch.equal(names_only.inputs, mixed.inputs)                     # the same images either way
+    entry = locked_text_entry("lit-animal-mnist-names-micro")
+    entry = {**entry, "data": {**entry["data"], "captions": "essays"}}
+    with pytest.raises(InvalidChoiceError, match="'essays'.*templates"):
+        _labelled_data(entry, seed=0)

@@ -172,16 +172,24 @@ def _zsworld_data(entry: Dict[str, Any], seed: int) -> TrainingSet:
     return TrainingSet(torch.from_numpy(images), per_image, heldout, {"unseen": heldout})
 
 
+#: What a labelled dataset's training captions are made of (``data.captions`` of a lit.yaml entry): the
+#: class's filled templates and its descriptions (the default), or the filled templates alone (class names
+#: only: the arm without description supervision of arXiv 2401.02460).
+CAPTION_KINDS = ("templates+descriptions", "templates")
+
+
 @TRAINING_DATA.register("labelled")
 def _labelled_data(entry: Dict[str, Any], seed: int) -> TrainingSet:
-    """Images of the seen classes of a labelled dataset, captioned by that class's templates and
-    descriptions; the held-out classes' images and words are left out entirely."""
+    """Images of the seen classes of a labelled dataset, captioned by that class's templates and (unless
+    ``data.captions`` is ``templates``) descriptions; the held-out classes' images and words are left out
+    entirely."""
     from ..assets.efficientnet import efficientnet_features
     from ..datasets import build_dataset, select, subsample
     from ..semantics.attributes import load_descriptions
     from ..zeroshot import fill_templates
 
     data = entry["data"]
+    kind = check_choice("locked-text training captions", data.get("captions", CAPTION_KINDS[0]), CAPTION_KINDS)
     ds = build_dataset(data["dataset"], split="train")
     check_heldout = [check_choice(f"{data['dataset']} class", c, ds.classes) for c in data["heldout"]]
     heldout_idx = {ds.classes.index(c) for c in check_heldout}
@@ -192,7 +200,7 @@ def _labelled_data(entry: Dict[str, Any], seed: int) -> TrainingSet:
     # and cached; the seed still sets the head's initialisation, the batches and the captions drawn.
     seen = subsample(seen, max_samples=n_train, seed=0)
     feats = efficientnet_features(seen, image_size=int(entry["image_tower"]["image_size"]))
-    descriptions = load_descriptions(data["dataset"])
+    descriptions = load_descriptions(data["dataset"]) if kind == "templates+descriptions" else {}
     filled = fill_templates(ds.classes, ds.templates)
     prompts = {c: filled[i] + list(descriptions.get(c, [])) for i, c in enumerate(ds.classes) if i not in heldout_idx}
     rng = np.random.default_rng([seed, 3])
