@@ -33,9 +33,8 @@ device: str = "auto"  # where images are encoded: auto (cuda when present), cpu,
 # %%
 import pandas as pd
 
-from zslab.analysis import check_gain, check_mechanism, mean_over_seeds, paired_gains, record_scores
-from zslab.evaluation import encode_eval_set
-from zslab.methods.heldout import HEADS, check_heldout_in_manifest, heldout_transfer, transfer_heads
+from zslab.analysis import check_gain, check_mechanism, mean_over_seeds, paired_gains
+from zslab.methods.heldout import HEADS, heldout_runs
 from zslab.papers import get_paper
 from zslab.plotting import bars_with_seeds, panels
 from zslab.records import record_figure
@@ -48,18 +47,8 @@ print(f"{paper.title} (arXiv {paper.arxiv})\narms: {models}")
 # ## Held-out top-1 per training arm, prompt head, dataset and seed (bootstrap intervals over images)
 
 # %%
-rows, scores = [], {}
-for arm, names in models.items():
-    for model_name, dataset, held in zip(names, datasets, heldout):
-        for seed in seeds:
-            run = encode_eval_set(model_name, pretrained, dataset, "test", seed, n_per_class, device=device)
-            check_heldout_in_manifest(run.model.manifest, held, model_name)
-            heads = transfer_heads(dataset, run.dataset.classes, run.dataset.templates)
-            result = heldout_transfer(run.encode_text, run.dataset.classes, held, heads, run.features, run.labels)
-            scores[dataset, seed] = {**scores.get((dataset, seed), {}),
-                                     **{f"{arm} / {h}": c for h, c in result.heldout_correct.items()}}
-            rows += record_scores(result.heldout_correct, seed, metric="heldout_top1", n_bootstrap=n_bootstrap,
-                                  arm=arm, dataset=dataset, model=model_name, chance=1 / len(held))
+rows, scores, _ = heldout_runs(models, datasets, heldout, seeds, n_per_class, pretrained, device, n_bootstrap,
+                               key="arm")
 per_seed = pd.DataFrame(rows)
 per_seed.pivot_table(index=["dataset", "arm"], columns="head", values="heldout_top1")[list(HEADS)].style.format("{:.1%}")
 

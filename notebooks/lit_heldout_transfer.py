@@ -44,38 +44,19 @@ device: str = "auto"  # where images are encoded: auto (cuda when present), cpu,
 # %%
 import pandas as pd
 
-from zslab.analysis import check_gain, mean_over_seeds, record_scores
-from zslab.evaluation import encode_eval_set
-from zslab.methods.heldout import HEADS, check_heldout_in_manifest, heldout_transfer, transfer_heads
+from zslab.analysis import check_gain, mean_over_seeds
+from zslab.methods.heldout import HEADS, heldout_runs
 from zslab.plotting import bars_with_seeds, panels
-from zslab.records import record, record_figure
+from zslab.records import record_figure
 from zslab.verdicts import judge, over_seeds
 
-if any(len(v) != len(datasets) for v in models.values()) or len(heldout) != len(datasets):
-    raise ValueError(f"each configuration needs one model per dataset ({len(datasets)}), and heldout one list "
-                     f"per dataset: models={models}, heldout={heldout}")
 CONFIGS = list(models)
 
 # %% [markdown]
 # ## Held-out classes (among themselves) and the generalized setting, per configuration, dataset and seed
 
 # %%
-rows, gzsl_rows, scores = [], [], {}
-for config, names in models.items():
-    for model_name, dataset, held in zip(names, datasets, heldout):
-        for seed in seeds:
-            run = encode_eval_set(model_name, pretrained, dataset, "test", seed, n_per_class, device=device)
-            check_heldout_in_manifest(run.model.manifest, held, model_name)
-            heads = transfer_heads(dataset, run.dataset.classes, run.dataset.templates)
-            result = heldout_transfer(run.encode_text, run.dataset.classes, held, heads, run.features, run.labels)
-            scores[dataset, seed] = {**scores.get((dataset, seed), {}),
-                                     **{f"{config} / {h}": c for h, c in result.heldout_correct.items()}}
-            rows += record_scores(result.heldout_correct, seed, metric="heldout_top1", n_bootstrap=n_bootstrap,
-                                  config=config, dataset=dataset, model=model_name, chance=1 / len(held))
-            for head, g in result.gzsl.items():
-                for k, v in g.items():
-                    record(f"gzsl_{k}", v, seed=seed, config=config, dataset=dataset, head=head, model=model_name)
-                gzsl_rows.append({"config": config, "dataset": dataset, "seed": seed, "head": head, **g})
+rows, scores, gzsl_rows = heldout_runs(models, datasets, heldout, seeds, n_per_class, pretrained, device, n_bootstrap)
 per_seed = pd.DataFrame(rows)
 per_seed.pivot_table(index=["dataset", "config"], columns="head", values="heldout_top1")[list(HEADS)].style.format("{:.1%}")
 

@@ -74,3 +74,37 @@ def check_heldout_in_manifest(manifest: Mapping, heldout: List[str], model: str)
     """A zslab model records the classes it held out; evaluating it on other ones would not be zero-shot."""
     if manifest and sorted(manifest.get("heldout_classes", heldout)) != sorted(heldout):
         raise ValueError(f"{model} was trained with held-out classes {manifest['heldout_classes']}, not {heldout}")
+
+
+def heldout_runs(models: Mapping[str, Sequence[str]], datasets: Sequence[str], heldout: Sequence[Sequence[str]],
+                 seeds: Sequence[int], n_per_class: int, pretrained: str, device: str = "cpu",
+                 n_bootstrap: int = 1000, key: str = "config"):
+    """Every arm's models (``models[arm][i]`` is trained on ``datasets[i]`` with ``heldout[i]`` held out) on
+    every seed: held-out top-1 rows per prompt head (recorded as ``heldout_top1``, labelled ``key=arm``), the
+    per-image scores ``scores[dataset, seed]["<arm> / <head>"]`` for paired verdicts, and the generalized
+    (all-class) rows, recorded as ``gzsl_seen``/``gzsl_unseen``/``gzsl_harmonic``."""
+    from ..analysis import record_scores
+    from ..evaluation import encode_eval_set
+    from ..records import record
+
+    rows, scores, gzsl_rows = [], {}, []
+    for arm, names in models.items():
+        if len(names) != len(datasets) or len(heldout) != len(datasets):
+            raise ValueError(f"each arm needs one model per dataset ({len(datasets)}) and heldout one list per "
+                             f"dataset: {arm}={list(names)}, heldout={list(heldout)}")
+        for model_name, dataset, held in zip(names, datasets, heldout):
+            for seed in seeds:
+                run = encode_eval_set(model_name, pretrained, dataset, "test", seed, n_per_class, device=device)
+                check_heldout_in_manifest(run.model.manifest, list(held), model_name)
+                heads = transfer_heads(dataset, run.dataset.classes, run.dataset.templates)
+                result = heldout_transfer(run.encode_text, run.dataset.classes, held, heads, run.features,
+                                          run.labels)
+                scores[dataset, seed] = {**scores.get((dataset, seed), {}),
+                                         **{f"{arm} / {h}": c for h, c in result.heldout_correct.items()}}
+                rows += record_scores(result.heldout_correct, seed, metric="heldout_top1", n_bootstrap=n_bootstrap,
+                                      dataset=dataset, model=model_name, chance=1 / len(held), **{key: arm})
+                for head, g in result.gzsl.items():
+                    for k, v in g.items():
+                        record(f"gzsl_{k}", v, seed=seed, dataset=dataset, head=head, model=model_name, **{key: arm})
+                    gzsl_rows.append({key: arm, "dataset": dataset, "seed": seed, "head": head, **g})
+    return rows, scores, gzsl_rows
