@@ -153,3 +153,18 @@ def test_sigterm_stops_a_sweep_and_marks_its_running_cell_interrupted(tmp_path):
     status = read_status(cell.folder(out), "toy_claim")
     assert status["status"] == "interrupted" and status["error"]["ename"] == "Terminated", status
     assert [e["state"] for e in load_run(cell.folder(out))] == ["interrupted"]       # as the report shows it
+
+
+def test_parallel_runs_train_the_named_zoo_models_first():
+    """``--jobs N`` trains the models the notebooks name (model/models × seeds, offline runs only) before the
+    kernels start, once each, in a fixed order."""
+    from zslab.runner.prefetch import zoo_models_named
+
+    zoo = ["zsclip-tiny", "lit-a", "lit-b"]
+    runs = [{"model": "zsclip-tiny", "seeds": [1, 0]},
+            {"model": "zsclip-tiny", "seeds": [0, 2], "mode": "offline"},
+            {"models": {"x": ["lit-a", "ViT-B-32"], "y": ["lit-b"]}, "seeds": [0]},
+            {"model": "zsclip-tiny", "seeds": [5], "mode": "real"},           # real mode trains nothing
+            {"model": "ViT-B-32"}]
+    assert zoo_models_named(runs, zoo) == [("lit-a", 0), ("lit-b", 0), ("zsclip-tiny", 0), ("zsclip-tiny", 1),
+                                           ("zsclip-tiny", 2)]

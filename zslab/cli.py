@@ -228,6 +228,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(f"zslab run: {len(ids)} notebook(s), mode {args.mode}, into {args.out}"
           + (f", {args.jobs} at a time" if args.jobs > 1 else ""), flush=True)
     if args.jobs > 1:
+        if args.mode == "offline":
+            from .runner.prefetch import train_named_models
+
+            print("training (or finding) the zoo models the notebooks name, with every core:", flush=True)
+            train_named_models([p.parameters for p in plans], progress=args.progress)
         results = _run_in_parallel(plans, args)
     else:
         results = run_notebooks(ids, args.out, overrides, mode=args.mode, resume=args.resume,

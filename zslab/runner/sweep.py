@@ -31,6 +31,7 @@ import html
 import io
 import itertools
 import json
+import logging
 import os
 import re
 import time
@@ -239,6 +240,9 @@ def run_on_cluster(tasks: Sequence[tuple], on_result: Callable[[int, int, Any], 
     if scheduler:
         client, cluster = Client(scheduler), None
     else:
+        # Libraries imported earlier in this process (e.g. while models were trained first) may have set the
+        # root logger to INFO; the cluster's own chatter is not the user's business.
+        logging.getLogger("distributed").setLevel(logging.WARNING)
         n = workers or os.cpu_count() or 1
         threads = {k: str(kernel_threads(n)) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
