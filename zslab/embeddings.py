@@ -87,3 +87,17 @@ def cached_text_encoder(model: LoadedModel, cache: Optional[TensorCache] = None)
     """``encode_text`` for :func:`zslab.zeroshot.build_classifier` and friends that reads and fills the
     prompt cache (:func:`text_features`); the values are those of ``model.encode_text``."""
     return functools.partial(text_features, model, cache=cache)
+
+
+def rendered_image_features(model: LoadedModel, images_uint8, batch_size: int = 512) -> torch.Tensor:
+    """Unit features ``[N, D]`` of rendered zsworld images ``[N, H, W, 3]`` uint8 (numpy or tensor) through a
+    zslab offline CLIP, normalised as in its training (no resizing: they are drawn at its input size). For
+    images made on the fly (support sets, training scenes) that have no dataset identity to cache under."""
+    from .train.contrastive import images_to_tensor
+    from .train.zoo import MEAN, STD
+
+    images = torch.as_tensor(images_uint8)
+    with torch.no_grad():
+        feats = [model.encode_image(images_to_tensor(images[i:i + batch_size], MEAN, STD))
+                 for i in range(0, len(images), batch_size)]
+    return torch.nn.functional.normalize(torch.cat(feats).float(), dim=-1)

@@ -14,6 +14,7 @@ generator draws a new scene of the composition the caption was written for.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 from typing import Dict, Optional, Sequence, Tuple
@@ -121,10 +122,8 @@ def zsworld_caption_support(lm, classes: Sequence[str], k: int, n_generated: int
     scenes per class are drawn (the test distribution's seed stream is not reused) and captioned by the world's
     caption writer; each caption yields ``n_generated`` new renders of its class. Captions and renders are
     encoded by ``lm`` (captions through the prompt cache)."""
-    from ..embeddings import cached_text_encoder
+    from ..embeddings import cached_text_encoder, rendered_image_features
     from ..evaluation import model_world
-    from ..train.contrastive import images_to_tensor
-    from ..train.zoo import MEAN, STD
     from ..world import captions as write_captions
     from ..world import load_world_spec, render, sample_scenes
     from ..world.corpus import world_setting
@@ -153,10 +152,7 @@ def zsworld_caption_support(lm, classes: Sequence[str], k: int, n_generated: int
             caps += [caption] * n_generated
             labels += [label] * n_generated
 
-    def encode(images: np.ndarray) -> torch.Tensor:
-        with torch.no_grad():
-            return F.normalize(lm.encode_image(images_to_tensor(torch.from_numpy(images), MEAN, STD)).float(), dim=-1)
-
+    encode = functools.partial(rendered_image_features, lm)
     return SupportSet(encode(np.concatenate(generated)), F.normalize(cached_text_encoder(lm)(caps).float(), dim=-1),
                       torch.tensor(labels), caps, encode(np.concatenate(target_images)),
                       torch.arange(len(classes)).repeat_interleave(k))

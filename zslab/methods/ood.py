@@ -105,18 +105,13 @@ def clipn_no_tower(lm, cfg=None, n_images: int = 8000, seed: int = 0, progress: 
 def _negation_corpus(lm, world: Dict, n_images: int, seed: int):
     """Image features, captions and composition ids of ``n_images`` fresh scenes of ``lm``'s training world
     (seed stream apart from its training images)."""
-    from ..train.contrastive import images_to_tensor
-    from ..train.zoo import MEAN, STD
+    from ..embeddings import rendered_image_features
     from ..world import load_world_spec, make_corpus
     from ..world.corpus import world_setting
 
     spec = load_world_spec()
     knobs, split = world_setting(world, spec)
     corpus = make_corpus(spec, knobs, split, n_images, seed + 100_000)
-    images = torch.from_numpy(corpus.images)
-    with torch.no_grad():
-        feats = torch.cat([lm.encode_image(images_to_tensor(images[i:i + 512], MEAN, STD))
-                           for i in range(0, len(images), 512)])
     s = corpus.scenes
     classes = (np.asarray(s.color) * 1000 + np.asarray(s.pattern) * 10 + np.asarray(s.shape)).astype(np.int64)
-    return F.normalize(feats.float(), dim=-1), corpus.captions, classes
+    return rendered_image_features(lm, corpus.images), corpus.captions, classes
