@@ -168,3 +168,35 @@ def test_parallel_runs_train_the_named_zoo_models_first():
             {"model": "ViT-B-32"}]
     assert zoo_models_named(runs, zoo) == [("lit-a", 0), ("lit-b", 0), ("zsclip-tiny", 0), ("zsclip-tiny", 1),
                                            ("zsclip-tiny", 2)]
+
+
+def test_prefetch_includes_control_worlds_once_each():
+    from zslab.runner.prefetch import ModelTarget, model_targets
+
+    runs = [{"model": "zsclip-tiny", "seeds": [0], "control": {"offtopic_rate": 0.0}, "control_seeds": [1, 0]},
+            {"model": "zsclip-tiny", "seeds": [0], "control": {"offtopic_rate": 0.0}, "control_seeds": [0]},
+            {"model": "lit-a", "control": {"offtopic_rate": 0.0}, "control_seeds": [0]},  # no control: not derivable
+            {"model": "zsclip-tiny", "control": {}, "control_seeds": [3]}]                  # no control arm
+    off = {"world": {"offtopic_rate": 0.0}}
+    assert model_targets(runs, ["zsclip-tiny", "lit-a"], derivable=["zsclip-tiny"]) == [
+        ModelTarget("lit-a", 0, {}), ModelTarget("zsclip-tiny", 0, {}), ModelTarget("zsclip-tiny", 0, off), ModelTarget("zsclip-tiny", 1, off)]
+
+
+def test_prefetch_trains_missing_models_in_parallel_processes_and_skips_cached_ones(tmp_path, monkeypatch, capsys):
+    """Two 1-thread processes train two models; a second call finds both and trains nothing; the kernel's
+    load then verifies and uses the folder the prefetch wrote."""
+    from zslab.models import load_model
+    from zslab.runner.prefetch import train_named_models
+    from zslab.train.zoo import read_manifest
+
+    monkeypatch.setenv("ZSLAB_CACHE", str(tmp_path))
+    runs = [{"model": "zsclip-micro", "seeds": [3], "control": {"offtopic_rate": 0.0}, "control_seeds": [3]}]
+    trained = train_named_models(runs, progress=False, processes=2, cores=2)
+    assert len(trained) == 2 and "0 of 2 models already in the cache" in capsys.readouterr().out
+    assert train_named_models(runs, progress=False, processes=2, cores=2) == []
+    assert "2 of 2 models already in the cache" in capsys.readouterr().out
+    folders = sorted(p.name for p in (tmp_path / "models").iterdir() if not p.name.startswith("."))
+    assert len(folders) == 2
+    lm = load_model("zsclip-micro", seed=3, overrides={"world": {"offtopic_rate": 0.0}}, progress=False)
+    assert lm.model is not None
+    assert sorted(read_manifest(tmp_path / "models" / f)["world_knobs"]["offtopic_rate"] for f in folders) == [0.0, 0.1]

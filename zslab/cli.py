@@ -231,8 +231,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if args.mode == "offline":
             from .runner.prefetch import train_named_models
 
-            print("training (or finding) the zoo models the notebooks name, with every core:", flush=True)
-            train_named_models([p.parameters for p in plans], progress=args.progress)
+            print(f"training the zoo models the notebooks name that are not in the cache, {args.jobs} at a time:",
+                  flush=True)
+            train_named_models([p.parameters for p in plans], progress=args.progress, processes=args.jobs)
         results = _run_in_parallel(plans, args)
     else:
         results = run_notebooks(ids, args.out, overrides, mode=args.mode, resume=args.resume,

@@ -65,6 +65,10 @@ class ModelZoo:
                            "format": self.format_version}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
+    def folder(self, name: str, entry: Dict[str, Any], seed: int) -> Path:
+        """Where (``name``, ``entry``, ``seed``) lives in the cache, trained or not."""
+        return cache_dir("models") / f"{name}-seed{seed}-{self.key(name, entry, seed)}"
+
     def build_once(self, name: str, entry: Dict[str, Any], seed: int,
                    build: Callable[[Path], Dict[str, Any]]) -> Path:
         """The verified cache folder of (``name``, ``entry``, ``seed``), calling ``build(tmp_folder) ->
@@ -78,7 +82,7 @@ class ModelZoo:
         rebuilt. Each file is hashed once per call.
         """
         key = self.key(name, entry, seed)
-        final = cache_dir("models") / f"{name}-seed{seed}-{key}"
+        final = self.folder(name, entry, seed)
         with _build_lock(final):  # one builder per key across processes (Dask workers share the cache)
             if final.exists():
                 problem = check_folder(final, key, self.weight_files)
