@@ -179,7 +179,11 @@ def test_prefetch_includes_control_worlds_once_each():
             {"model": "zsclip-tiny", "control": {}, "control_seeds": [3]}]                  # no control arm
     off = {"world": {"offtopic_rate": 0.0}}
     assert model_targets(runs, ["zsclip-tiny", "lit-a"], derivable=["zsclip-tiny"]) == [
-        ModelTarget("lit-a", 0, {}), ModelTarget("zsclip-tiny", 0, {}), ModelTarget("zsclip-tiny", 0, off), ModelTarget("zsclip-tiny", 1, off)]
+        ModelTarget("lit-a", 0, {}), ModelTarget("zsclip-tiny", 0, {}), ModelTarget("zsclip-tiny", 0, off),
+        ModelTarget("zsclip-tiny", 1, off)]
+    variants = {"model": "zsclip-tiny", "seeds": [2], "variants": {"base": {}, "sig": {"train": {"loss": "sigmoid"}}}}
+    assert model_targets([variants], ["zsclip-tiny"], derivable=["zsclip-tiny"]) == [
+        ModelTarget("zsclip-tiny", 2, {}), ModelTarget("zsclip-tiny", 2, {"train": {"loss": "sigmoid"}})]
 
 
 def test_prefetch_trains_missing_models_in_parallel_processes_and_skips_cached_ones(tmp_path, monkeypatch, capsys):

@@ -7,7 +7,9 @@ lock. So the models that the notebooks' parameters name are trained first:
 
 * ``model``/``models`` crossed with ``seeds``;
 * the control arm of a mechanism experiment (:func:`zslab.analysis.control_arms`): ``model`` trained with
-  the world knobs ``control`` for each of ``control_seeds``.
+  the world knobs ``control`` for each of ``control_seeds``;
+* the trained variants of a pretraining experiment: ``variants`` maps an arm's label to entry overrides
+  (``{"train": {"loss": "sigmoid"}}``), each trained from ``model`` for each of ``seeds``.
 
 They train in N processes of ``cores // N`` threads each, longest first: on 2 cores two 1-thread trainings
 side by side finish about 20-40% sooner than the same two one after the other with 2 threads (measured:
@@ -54,7 +56,8 @@ def model_targets(parameters: Iterable[Mapping[str, Any]], zoo: Sequence[str],
                   derivable: Sequence[str] = ()) -> List[ModelTarget]:
     """Distinct models that offline runs with these parameters load, sorted: zoo models named by
     ``model``/``models`` for each of ``seeds``, and, for ``model`` in ``derivable`` (zoos that train from a
-    changed entry), its ``control`` world for each of ``control_seeds``."""
+    changed entry), its ``control`` world for each of ``control_seeds`` and its ``variants`` (label →
+    overrides) for each of ``seeds``."""
     found: Dict[Tuple[str, int, bool, str], ModelTarget] = {}
 
     def add(name: str, seed: int, overrides: Dict[str, Dict[str, Any]]) -> None:
@@ -72,6 +75,12 @@ def model_targets(parameters: Iterable[Mapping[str, Any]], zoo: Sequence[str],
         if isinstance(control, Mapping) and control and isinstance(model, str) and model in derivable:
             for seed in _int_list(p.get("control_seeds", [])):
                 add(model, seed, {"world": dict(control)})
+        variants = p.get("variants")
+        if isinstance(variants, Mapping) and isinstance(model, str) and model in derivable:
+            for overrides in variants.values():
+                if isinstance(overrides, Mapping) and overrides:
+                    for seed in _int_list(p.get("seeds", [0])):
+                        add(model, seed, {part: dict(v) for part, v in overrides.items()})
     return [found[k] for k in sorted(found)]
 
 
@@ -111,7 +120,7 @@ def _cost(target: ModelTarget) -> float:
     """Rough relative training cost, to start the longest trainings first."""
     from ..models import find_zoo
 
-    train = find_zoo(target.name).zoo.entry(target.name).get("train", {})
+    train = {**find_zoo(target.name).zoo.entry(target.name).get("train", {}), **target.overrides.get("train", {})}
     return float(train.get("steps", 1)) * float(train.get("batch_size", 1))
 
 
