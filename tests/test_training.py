@@ -11,6 +11,7 @@ import torch
 from zslab.errors import InvalidChoiceError
 from zslab.train import LOSSES, TrainConfig, build_loss, train_contrastive
 from zslab.train.contrastive import _lr_at, images_to_tensor
+from zslab.train.losses import hopfield_retrieval, info_loob
 
 TINY = dict(embed_dim=16,
             vision_cfg=dict(image_size=16, layers=1, width=32, head_width=16, patch_size=8),
@@ -89,8 +90,8 @@ def test_sigmoid_loss_runs_and_decreases():
     assert np.mean(hist[-5:]) < 0.5 * hist[0]
 
 
-def test_both_losses_are_registered_and_callable():
-    assert LOSSES.names() == ["infonce", "sigmoid"]
+def test_all_losses_are_registered_and_callable():
+    assert LOSSES.names() == ["cloob", "infoloob", "infonce", "sigmoid"]
     g = torch.Generator().manual_seed(0)
     img = torch.nn.functional.normalize(torch.randn(4, 8, generator=g), dim=-1)
     txt = torch.nn.functional.normalize(torch.randn(4, 8, generator=g), dim=-1)
@@ -103,6 +104,60 @@ def test_both_losses_are_registered_and_callable():
     assert build_loss("infonce")(img, img, scale) < build_loss("infonce")(img, img.flip(0), scale)
     assert (build_loss("sigmoid")(img, img, scale, torch.tensor(-5.0))
             < build_loss("sigmoid")(img, img.flip(0), scale, torch.tensor(-5.0)))
+
+
+def test_info_loob_matches_a_hand_computed_case():
+    """Three unit pairs at 1/τ = 2: row i scores k_ii against logsumexp of its two off-diagonal k_ij only."""
+    a = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
+    s = 2.0
+    k = [[2.0, 0.0, 1.2], [0.0, 2.0, 1.6], [1.2, 1.6, 2.0]]            # s · a aᵀ, by hand
+    rows = [math.log(math.exp(k[0][1]) + math.exp(k[0][2])) - k[0][0],
+            math.log(math.exp(k[1][0]) + math.exp(k[1][2])) - k[1][1],
+            math.log(math.exp(k[2][0]) + math.exp(k[2][1])) - k[2][2]]
+    expected = sum(rows) / 3 / s
+    assert info_loob(a, a, torch.tensor(s)).item() == pytest.approx(expected, abs=1e-6)
+    assert build_loss("infoloob")(a, a, torch.tensor(s)).item() == pytest.approx(2 * expected, abs=1e-6)
+    # leaving the positive out: InfoNCE's log-softmax is bounded below by 0, InfoLOOB is not
+    assert build_loss("infonce")(a, a, torch.tensor(s)).item() > 0 > expected
+
+
+def test_hopfield_retrieval_matches_a_hand_computed_case():
+    stored = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    out = hopfield_retrieval(torch.tensor([[1.0, 0.0]]), stored, beta=math.log(3.0))
+    # softmax(ln3 · [1, 0]) = [3/4, 1/4]; the retrieved pattern [0.75, 0.25], normalised
+    assert out[0].tolist() == pytest.approx([3 / math.sqrt(10), 1 / math.sqrt(10)], abs=1e-6)
+
+
+def test_cloob_reduces_to_infoloob_when_retrieval_returns_the_pattern_itself():
+    """Orthonormal, aligned pairs and a sharp memory (large β): every pattern retrieves itself, so CLOOB's
+    four retrievals are the features and its loss is symmetric InfoLOOB; a soft memory (small β) blurs the
+    retrievals toward each other and changes the loss."""
+    x = torch.eye(4)[:3]
+    s = torch.tensor(5.0)
+    assert build_loss("cloob", hopfield_scale=200.0)(x, x, s).item() == pytest.approx(
+        build_loss("infoloob")(x, x, s).item(), abs=1e-5)
+    assert build_loss("cloob", hopfield_scale=0.5)(x, x, s).item() != pytest.approx(
+        build_loss("infoloob")(x, x, s).item(), abs=1e-3)
+
+
+@pytest.mark.parametrize("loss", ["infoloob", "cloob"])
+def test_new_losses_train_deterministically_and_learn(loss):
+    images, tokens = learnable_data()
+    a = run(tiny_clip(init_logit_scale=math.log(30)), (images, tokens), steps=15, warmup_steps=3, loss=loss,
+            learn_logit_scale=False)["loss"]
+    b = run(tiny_clip(init_logit_scale=math.log(30)), (images, tokens), steps=15, warmup_steps=3, loss=loss,
+            learn_logit_scale=False)["loss"]
+    assert a == b and all(math.isfinite(x) for x in a)
+    assert np.mean(a[-5:]) < a[0] - 0.05        # losses carry the factor τ = 1/30: 0.05 is 1.5 nats
+
+
+def test_a_fixed_temperature_stays_fixed_and_a_learned_one_moves():
+    fixed = tiny_clip(init_logit_scale=math.log(30))
+    run(fixed, random_data(), learn_logit_scale=False)
+    assert fixed.logit_scale.item() == pytest.approx(math.log(30)) and fixed.logit_scale.requires_grad
+    learned = tiny_clip(init_logit_scale=math.log(30))
+    run(learned, random_data())
+    assert learned.logit_scale.item() != pytest.approx(math.log(30))
 
 
 def test_unknown_loss_names_the_valid_ones():

@@ -21,6 +21,9 @@ class TrainConfig:
     weight_decay: float = 0.1
     warmup_steps: int = 30
     loss: str = "infonce"
+    #: False keeps ``logit_scale`` (1/τ) at the model's initial value (``init_logit_scale`` of the model
+    #: config): a fixed temperature, as CLOOB trains and as temperature sweeps need.
+    learn_logit_scale: bool = True
 
     def as_dict(self) -> Dict:
         return asdict(self)
@@ -78,6 +81,9 @@ def train_contrastive(model: torch.nn.Module, images_uint8: torch.Tensor, captio
     history: Dict[str, List[float]] = {"loss": []}
     output_dict = getattr(model, "output_dict", False)
     model.output_dict = True  # open_clip returns a dict with logit_scale (and logit_bias for sigmoid)
+    learned = model.logit_scale.requires_grad
+    if not cfg.learn_logit_scale:
+        model.logit_scale.requires_grad_(False)
     model.train()
     start = time.perf_counter()
     bar = tqdm(range(cfg.steps), desc=f"training ({cfg.loss})", disable=not progress, mininterval=2.0)
@@ -105,6 +111,7 @@ def train_contrastive(model: torch.nn.Module, images_uint8: torch.Tensor, captio
                                     f"loss {history['loss'][-1]:.3f}", unit="step")
     model.eval()
     model.output_dict = output_dict
+    model.logit_scale.requires_grad_(learned)
     seconds = time.perf_counter() - start
     history["seconds"] = [seconds]
     history["images_per_second"] = [cfg.steps * cfg.batch_size / seconds]

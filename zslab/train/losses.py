@@ -1,19 +1,76 @@
-"""Contrastive losses as plug-ins of the one training loop (open_clip's own implementations)."""
+"""Contrastive losses as plug-ins of the one training loop.
+
+Every loss is called as ``loss(image_features, text_features, logit_scale[, logit_bias])`` on L2-normalised
+features (open_clip's models normalise them), where ``logit_scale`` is the inverse temperature ``1/τ``.
+InfoNCE and the sigmoid loss are open_clip's own implementations; InfoLOOB and CLOOB follow Fürst et al.
+(arXiv 2110.11316) and the authors' code (ml-jku/cloob, ``src/training/methods.py``).
+"""
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Optional
 
 import open_clip
 import torch
+import torch.nn.functional as F
 from open_clip.loss import SigLipLoss  # not re-exported at open_clip's top level (3.3.0)
 
 from ..registry import Registry
+
+#: CLOOB's Hopfield scale β (the authors' README trains with ``--scale-hopfield=8 --init-inv-tau=30``, both fixed).
+CLOOB_HOPFIELD_SCALE = 8.0
+
+
+def info_loob(anchors: torch.Tensor, candidates: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
+    """InfoLOOB, one direction: ``τ · mean_i [ −s a_i·c_i + logsumexp_{j≠i} s a_i·c_j ]`` with ``s = 1/τ``.
+
+    Unlike InfoNCE the positive pair is left out of the denominator ("leave one out"), so the loss does not
+    saturate once the positive dominates; the factor τ keeps its gradient scale independent of τ (CLOOB)."""
+    k = logit_scale * anchors @ candidates.T
+    eye = torch.eye(len(k), dtype=torch.bool, device=k.device)
+    negatives = torch.logsumexp(k.masked_fill(eye, float("-inf")), dim=1)
+    return (negatives - k.diagonal()).mean() / logit_scale
+
+
+def hopfield_retrieval(state: torch.Tensor, stored: torch.Tensor, beta: float) -> torch.Tensor:
+    """What a modern Hopfield network with ``stored`` patterns retrieves for each ``state`` row, one update,
+    re-normalised: ``normalize(softmax(β · state @ storedᵀ) @ stored)``."""
+    return F.normalize(torch.softmax(beta * state @ stored.T, dim=1) @ stored, dim=-1)
+
+
+class InfoLOOBLoss(torch.nn.Module):
+    """Symmetric InfoLOOB on the features themselves (CLOOB without its Hopfield retrieval: the ablation)."""
+
+    def forward(self, image_features: torch.Tensor, text_features: torch.Tensor,
+                logit_scale: torch.Tensor) -> torch.Tensor:
+        return info_loob(image_features, text_features, logit_scale) + info_loob(text_features, image_features,
+                                                                                 logit_scale)
+
+
+class CloobLoss(torch.nn.Module):
+    """CLOOB: InfoLOOB on Hopfield-retrieved embeddings. Images and texts of the batch are the stored
+    patterns; each image and each text retrieves from the image memory (``U``) and from the text memory
+    (``V``), which pulls covarying features together before the contrast:
+    ``InfoLOOB(U_x, U_y) + InfoLOOB(V_y, V_x)``."""
+
+    def __init__(self, hopfield_scale: float = CLOOB_HOPFIELD_SCALE):
+        super().__init__()
+        self.hopfield_scale = hopfield_scale
+
+    def forward(self, image_features: torch.Tensor, text_features: torch.Tensor,
+                logit_scale: torch.Tensor) -> torch.Tensor:
+        x, y, beta = image_features, text_features, self.hopfield_scale
+        u_x, u_y = hopfield_retrieval(x, x, beta), hopfield_retrieval(y, x, beta)
+        v_x, v_y = hopfield_retrieval(x, y, beta), hopfield_retrieval(y, y, beta)
+        return info_loob(u_x, u_y, logit_scale) + info_loob(v_y, v_x, logit_scale)
+
 
 #: name -> factory returning an ``nn.Module`` called as ``loss(image_features, text_features, logit_scale, [logit_bias])``.
 LOSSES: Registry[Callable[[], torch.nn.Module]] = Registry("contrastive loss")
 LOSSES.add("infonce", lambda: open_clip.ClipLoss())
 LOSSES.add("sigmoid", lambda: SigLipLoss())
+LOSSES.add("infoloob", InfoLOOBLoss)
+LOSSES.add("cloob", CloobLoss)
 
 
-def build_loss(name: str) -> torch.nn.Module:
-    return LOSSES.get(name)()
+def build_loss(name: str, **kwargs: Optional[float]) -> torch.nn.Module:
+    return LOSSES.get(name)(**kwargs)
