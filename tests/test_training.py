@@ -208,3 +208,19 @@ def test_images_to_tensor_matches_manual_normalisation():
     assert x.shape == (2, 3, 16, 16) and x.dtype == torch.float32
     manual = (images[1, 4, 5, 2].item() / 255.0 - 0.3) / 2.0
     assert x[1, 2, 4, 5].item() == pytest.approx(manual, abs=1e-6)
+
+
+def test_fast_tokenize_gives_open_clips_ids():
+    """Word-by-word tokenizing of zsworld captions (and of texts that stress the cleaning) equals
+    open_clip's SimpleTokenizer, truncation included."""
+    from zslab.train.zoo import fast_tokenize, training_data, offline_model_entry
+
+    entry = offline_model_entry("zsclip-micro")
+    entry["world"] = {**entry["world"], "n_train": 300}
+    _, per_image, _ = training_data(entry, seed=0)
+    texts = sorted({c for caps in per_image for c in caps}) + [
+        "A  Photo\tof a RED  square.", "it's a 3-d plot's corner", "caf\u00e9 &amp; cr\u00e8me", "x" * 90,
+        " ".join(["word"] * 40), "", "   ", "don't&nbsp;stop", "e\u0301t\u00e9 ok", "\x1b[31mred\x1b[0m text"]
+    for ctx in (20, 77):
+        tok = open_clip.SimpleTokenizer(context_length=ctx)
+        assert torch.equal(fast_tokenize(tok, texts), tok(texts))

@@ -1,0 +1,107 @@
+"""Pretraining experiments on the offline world: train variants of one zoo model, then score them zero-shot.
+
+A variant is a label and the changes to the zoo entry it trains from (``{"train": {"loss": "cloob"},
+"model_cfg": {"init_logit_scale": 3.4}}``, as ``load_model(..., overrides=...)`` takes them). Every
+variant is trained for each seed (the seed fixes the initialisation and the batch order, so the arms of one
+seed are paired) and cached by content, so notebooks that name the same variant share it, and
+``zslab run --jobs N`` trains them all before the notebooks start (:mod:`zslab.runner.prefetch`).
+
+Comparisons of pretraining recipes are only fair at an equal budget: :func:`budget_table` lists what each
+arm sees (steps × batch size) and :func:`check_equal_budget` refuses unequal ones.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ZslabError
+
+Overrides = Mapping[str, Mapping[str, Any]]
+
+
+def variant_entry(model: str, overrides: Optional[Overrides]) -> Dict[str, Any]:
+    """The zoo entry that variant ``overrides`` of ``model`` trains from (validated)."""
+    from ..train.zoo import offline_model_entry, with_overrides
+
+    return with_overrides(offline_model_entry(model), {k: dict(v) for k, v in (overrides or {}).items()})
+
+
+def budget_table(model: str, variants: Mapping[str, Optional[Overrides]]) -> pd.DataFrame:
+    """One row per variant: its loss, batch size, steps, the image–text pairs it sees (steps × batch),
+    whether it learns its temperature and the initial inverse temperature ``1/τ``."""
+    rows = []
+    for label, overrides in variants.items():
+        entry = variant_entry(model, overrides)
+        train, cfg = entry["train"], entry["model_cfg"]
+        rows.append({"variant": label, "loss": train.get("loss", "infonce"), "batch_size": train["batch_size"],
+                     "steps": train["steps"], "pairs_seen": train["steps"] * train["batch_size"],
+                     "learned_temperature": bool(train.get("learn_logit_scale", True)),
+                     "initial_inverse_temperature": float(np.exp(cfg.get("init_logit_scale", np.log(1 / 0.07))))})
+    return pd.DataFrame(rows)
+
+
+def check_equal_budget(table: pd.DataFrame) -> int:
+    """The common number of pairs seen; raises if the variants' budgets (steps × batch size) differ."""
+    budgets = dict(zip(table["variant"], table["pairs_seen"]))
+    if len(set(budgets.values())) != 1:
+        raise ZslabError("the variants see different numbers of image–text pairs (steps × batch size), so "
+                         f"they cannot be compared fairly: {budgets}")
+    return int(next(iter(budgets.values())))
+
+
+@dataclass
+class VariantScores:
+    """Per seed and variant: 0/1 correctness of each test image (zero-shot top-1) and what training cost."""
+
+    correct: Dict[int, Dict[str, np.ndarray]] = field(default_factory=dict)
+    train_seconds: List[Dict[str, Any]] = field(default_factory=list)
+    models: Dict[tuple, Any] = field(default_factory=dict)     # (variant, seed) -> EncodedEval
+    classes: Sequence[str] = ()
+
+
+def zero_shot_variants(model: str, variants: Mapping[str, Optional[Overrides]], seeds: Sequence[int],
+                       dataset: str = "zsworld", split: str = "unseen", n_per_class: int = 100,
+                       template_set: str = "ensemble", batch_size: int = 256, device: str = "cpu",
+                       keep_models: bool = False) -> VariantScores:
+    """Train (or load) every variant for every seed and score it zero-shot on the same test images (drawn
+    with the seed), with the templates ``template_set`` of ``dataset``."""
+    from ..datasets import load_templates
+    from ..evaluation import correct_vector, encode_eval_set
+    from ..zeroshot import build_classifier
+
+    templates = load_templates(dataset, template_set)
+    out = VariantScores()
+    for seed in seeds:
+        out.correct[seed] = {}
+        for label, overrides in variants.items():
+            run = encode_eval_set(model, "", dataset, split, seed, n_per_class, overrides=dict(overrides or {}),
+                                  batch_size=batch_size, device=device)
+            classifier = build_classifier(run.encode_text, run.dataset.classes, templates)
+            out.correct[seed][label] = correct_vector(run.features, run.labels, classifier)
+            manifest = run.model.manifest or {}
+            out.train_seconds.append({"variant": label, "seed": seed, "train_seconds": manifest.get("train_seconds"),
+                                      "final_loss": manifest.get("final_loss")})
+            out.classes = run.dataset.classes
+            if keep_models:
+                out.models[label, seed] = run
+    return out
+
+
+def pairs_by(table: pd.DataFrame, by: str, contrast: str, a: Any, b: Any) -> Dict[Any, tuple]:
+    """For each value of ``by`` (e.g. the batch size), the labels of the variant with ``contrast == a`` and
+    of the one with ``contrast == b`` (e.g. sigmoid and InfoNCE): ``{value: (label_a, label_b)}``. Values
+    that lack one of the two are left out; two variants with the same setting raise."""
+    out = {}
+    for value, group in table.groupby(by, sort=True):
+        labels = {}
+        for side in (a, b):
+            hits = group.loc[group[contrast] == side, "variant"].tolist()
+            if len(hits) > 1:
+                raise ZslabError(f"two variants have {by}={value} and {contrast}={side!r}: {hits}")
+            labels[side] = hits[0] if hits else None
+        if labels[a] is not None and labels[b] is not None:
+            out[value] = (labels[a], labels[b])
+    return out
