@@ -87,3 +87,33 @@ def test_stitching_a_rotated_encoder_works_only_with_relative_representations_an
     assert acc["relative, stitched"] == acc["relative, same encoder"] > 0.9
     assert acc["absolute, same encoder"] > 0.9 and acc["absolute, stitched"] < 0.6
     assert acc["relative, stitched, unmatched anchors"] < acc["relative, stitched"] - 0.3
+
+
+def test_geometry_matches_hand_computed_cases():
+    from zslab.methods.geometry import centroid_gap, pair_geometry, tolerance
+
+    image = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    text = torch.tensor([[-1.0, 0.0], [0.0, -1.0]])
+    assert centroid_gap(image, text) == pytest.approx(2 ** 0.5)          # centroids (.5, .5) and (−.5, −.5)
+    g = pair_geometry(image, text)
+    assert g["gap"] == pytest.approx(2 ** 0.5) and g["alignment"] == pytest.approx(4.0)
+    assert g["uniformity_image"] == pytest.approx(-4.0)                  # one pair at squared distance 2
+    assert pair_geometry(image, image)["gap"] == 0.0
+    labels = torch.tensor([0, 0, 1, 1])
+    feats = torch.tensor([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0], [0.0, 1.0]])
+    assert tolerance(feats, labels) == pytest.approx((0.6 + 1.0) / 2)     # mean over same-class pairs
+    with pytest.raises(ValueError, match="at least two samples"):
+        tolerance(feats[:2], torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="differ in shape"):
+        pair_geometry(image, text[:1])
+
+
+def test_scores_of_shapes_one_value_per_seed_and_arm_for_check_gain():
+    from zslab.analysis import check_gain
+    from zslab.methods.pretraining import scores_of
+
+    table = pd.DataFrame({"variant": ["a", "b"] * 3, "seed": [0, 0, 1, 1, 2, 2], "gap": [1.0, 0.5, 1.1, 0.6, 0.9, 0.5]})
+    scores = scores_of(table, "gap", sign=-1.0)
+    assert scores[1]["b"].tolist() == [-0.6]
+    verdict = check_gain("b has the smaller gap", scores, "b", "a", scale=1.0, unit="", record=False)
+    assert verdict["status"] == "reproduced" and verdict["estimate"]["mean"] == pytest.approx(0.4667, abs=1e-3)

@@ -11,7 +11,7 @@ import torch
 from zslab.errors import InvalidChoiceError
 from zslab.train import LOSSES, TrainConfig, build_loss, train_contrastive
 from zslab.train.contrastive import _lr_at, images_to_tensor
-from zslab.train.losses import hopfield_retrieval, info_loob
+from zslab.train.losses import alignment, hopfield_retrieval, info_loob, uniformity
 
 TINY = dict(embed_dim=16,
             vision_cfg=dict(image_size=16, layers=1, width=32, head_width=16, patch_size=8),
@@ -91,7 +91,7 @@ def test_sigmoid_loss_runs_and_decreases():
 
 
 def test_all_losses_are_registered_and_callable():
-    assert LOSSES.names() == ["cloob", "infoloob", "infonce", "sigmoid"]
+    assert LOSSES.names() == ["cloob", "infoloob", "infonce", "infonce+align+uniform", "sigmoid"]
     g = torch.Generator().manual_seed(0)
     img = torch.nn.functional.normalize(torch.randn(4, 8, generator=g), dim=-1)
     txt = torch.nn.functional.normalize(torch.randn(4, 8, generator=g), dim=-1)
@@ -121,6 +121,20 @@ def test_info_loob_matches_a_hand_computed_case():
     assert build_loss("infonce")(a, a, torch.tensor(s)).item() > 0 > expected
 
 
+def test_alignment_and_uniformity_match_hand_computed_cases():
+    x, y = torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([[0.0, 1.0], [0.0, 1.0]])
+    assert alignment(x, y).item() == pytest.approx((2.0 + 0.0) / 2)           # ‖x0 − y0‖² = 2, ‖x1 − y1‖² = 0
+    # three points: distances² 2, 2 and 4 (antipodes) -> log mean(e^-4, e^-4, e^-8)
+    z = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+    expected = math.log((2 * math.exp(-4.0) + math.exp(-8.0)) / 3)
+    assert uniformity(z).item() == pytest.approx(expected, abs=1e-6)
+    # the combined loss adds both terms to InfoNCE, uniformity taken over images and texts together
+    s = torch.tensor(3.0)
+    total = build_loss("infonce+align+uniform")(x, y, s).item()
+    parts = build_loss("infonce")(x, y, s).item() + 1.0 + uniformity(torch.cat([x, y])).item()
+    assert total == pytest.approx(parts, abs=1e-6)
+
+
 def test_hopfield_retrieval_matches_a_hand_computed_case():
     stored = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     out = hopfield_retrieval(torch.tensor([[1.0, 0.0]]), stored, beta=math.log(3.0))
@@ -140,7 +154,7 @@ def test_cloob_reduces_to_infoloob_when_retrieval_returns_the_pattern_itself():
         build_loss("infoloob")(x, x, s).item(), abs=1e-3)
 
 
-@pytest.mark.parametrize("loss", ["infoloob", "cloob"])
+@pytest.mark.parametrize("loss", ["infoloob", "cloob", "infonce+align+uniform"])
 def test_new_losses_train_deterministically_and_learn(loss):
     images, tokens = learnable_data()
     a = run(tiny_clip(init_logit_scale=math.log(30)), (images, tokens), steps=15, warmup_steps=3, loss=loss,

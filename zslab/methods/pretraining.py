@@ -105,3 +105,46 @@ def pairs_by(table: pd.DataFrame, by: str, contrast: str, a: Any, b: Any) -> Dic
         if labels[a] is not None and labels[b] is not None:
             out[value] = (labels[a], labels[b])
     return out
+
+
+def geometry_table(scores: VariantScores, n_pairs: int = 1000, split: str = "unseen",
+                   batch_size: int = 256) -> pd.DataFrame:
+    """One row per (variant, seed) of ``scores`` (made with ``keep_models=True``): the embedding geometry of
+    :mod:`zslab.methods.geometry` on ``n_pairs`` image–caption pairs of the model's world (drawn with the
+    seed), the tolerance of its test images' features, and its zero-shot top-1."""
+    from ..evaluation import encode_pair_set
+    from .geometry import pair_geometry, tolerance
+
+    if not scores.models:
+        raise ZslabError("geometry_table needs the models: score the variants with keep_models=True")
+    rows = []
+    for (label, seed), run in scores.models.items():
+        pairs = encode_pair_set(run.model, "zsworld_captions", split, n_pairs, seed, batch_size)
+        rows.append({"variant": label, "seed": seed, **pair_geometry(pairs.images, pairs.captions),
+                     "tolerance": tolerance(run.features, run.labels),
+                     "top1": float(np.mean(scores.correct[seed][label]))})
+    return pd.DataFrame(rows)
+
+
+def scores_of(table: pd.DataFrame, quantity: str, key: str = "variant", sign: float = 1.0
+              ) -> Dict[Any, Dict[str, np.ndarray]]:
+    """``{seed: {arm: [sign · quantity]}}`` from a table with one row per arm and seed, the shape
+    :func:`zslab.analysis.check_gain` judges (one value per seed: a t-interval over seeds). ``sign=-1`` turns
+    a lower-is-better quantity (gap, uniformity loss) into a gain."""
+    return {seed: {row[key]: np.array([sign * float(row[quantity])]) for _, row in group.iterrows()}
+            for seed, group in table.groupby("seed")}
+
+
+def record_variant_scores(scores: VariantScores, n_bootstrap: int = 1000, **labels: Any) -> tuple:
+    """Record each variant's top-1 per seed (bootstrap interval over the test images) and its mean training
+    time; returns the per-seed table and the compute table (seconds and final loss per variant and seed)."""
+    from ..analysis import record_scores
+    from ..records import record
+
+    rows = []
+    for seed, by_variant in scores.correct.items():
+        rows += record_scores(by_variant, seed, key="variant", n_bootstrap=n_bootstrap, **labels)
+    compute = pd.DataFrame(scores.train_seconds)
+    for label, seconds in compute.groupby("variant", sort=False)["train_seconds"].mean().items():
+        record("train_seconds_mean", seconds, variant=label)
+    return pd.DataFrame(rows), compute

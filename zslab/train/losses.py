@@ -3,7 +3,9 @@
 Every loss is called as ``loss(image_features, text_features, logit_scale[, logit_bias])`` on L2-normalised
 features (open_clip's models normalise them), where ``logit_scale`` is the inverse temperature ``1/τ``.
 InfoNCE and the sigmoid loss are open_clip's own implementations; InfoLOOB and CLOOB follow Fürst et al.
-(arXiv 2110.11316) and the authors' code (ml-jku/cloob, ``src/training/methods.py``).
+(arXiv 2110.11316) and the authors' code (ml-jku/cloob, ``src/training/methods.py``); the alignment and
+uniformity terms are Wang and Isola's (arXiv 2005.10242), added to InfoNCE across the two modalities as the
+contrastive-gap paper proposes (arXiv 2405.18570).
 """
 from __future__ import annotations
 
@@ -64,12 +66,40 @@ class CloobLoss(torch.nn.Module):
         return info_loob(u_x, u_y, logit_scale) + info_loob(v_y, v_x, logit_scale)
 
 
+def alignment(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Wang and Isola's alignment: mean squared distance ``E‖x_i − y_i‖²`` of paired unit rows (lower: closer)."""
+    return (x - y).pow(2).sum(dim=1).mean()
+
+
+def uniformity(z: torch.Tensor, t: float = 2.0) -> torch.Tensor:
+    """Wang and Isola's uniformity: ``log E_{i<j} exp(−t‖z_i − z_j‖²)`` over distinct rows (lower: more
+    uniform on the sphere; its minimum for many points in d dimensions approaches ``−t``·2)."""
+    return torch.pdist(z, p=2).pow(2).mul(-t).exp().mean().log()
+
+
+class AlignUniformClipLoss(torch.nn.Module):
+    """InfoNCE plus ``w_align`` · alignment of the pairs plus ``w_uniform`` · uniformity of images and texts
+    *together*: spreading the union over the sphere is what pulls the two modalities' cones into each
+    other, closing the contrastive gap."""
+
+    def __init__(self, w_align: float = 1.0, w_uniform: float = 1.0):
+        super().__init__()
+        self.clip, self.w_align, self.w_uniform = open_clip.ClipLoss(), w_align, w_uniform
+
+    def forward(self, image_features: torch.Tensor, text_features: torch.Tensor,
+                logit_scale: torch.Tensor) -> torch.Tensor:
+        union = torch.cat([image_features, text_features])
+        return (self.clip(image_features, text_features, logit_scale)
+                + self.w_align * alignment(image_features, text_features) + self.w_uniform * uniformity(union))
+
+
 #: name -> factory returning an ``nn.Module`` called as ``loss(image_features, text_features, logit_scale, [logit_bias])``.
 LOSSES: Registry[Callable[[], torch.nn.Module]] = Registry("contrastive loss")
 LOSSES.add("infonce", lambda: open_clip.ClipLoss())
 LOSSES.add("sigmoid", lambda: SigLipLoss())
 LOSSES.add("infoloob", InfoLOOBLoss)
 LOSSES.add("cloob", CloobLoss)
+LOSSES.add("infonce+align+uniform", AlignUniformClipLoss)
 
 
 def build_loss(name: str, **kwargs: Optional[float]) -> torch.nn.Module:
