@@ -1,6 +1,8 @@
 """Pretraining-experiment helpers: equal budgets, pairing of arms; the linear probe; relative representations."""
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import pytest
 import torch
@@ -117,3 +119,22 @@ def test_scores_of_shapes_one_value_per_seed_and_arm_for_check_gain():
     assert scores[1]["b"].tolist() == [-0.6]
     verdict = check_gain("b has the smaller gap", scores, "b", "a", scale=1.0, unit="", record=False)
     assert verdict["status"] == "reproduced" and verdict["estimate"]["mean"] == pytest.approx(0.4667, abs=1e-3)
+
+
+def test_paired_frequency_slope_reads_the_change_of_each_concept():
+    """Two arms, one concept per row: recall changes by 0.1 per tenfold change in count in every factor,
+    whatever the concepts' own levels (a hard concept stays hard), so the paired slope is exactly 0.1."""
+    from zslab.methods.concept_frequency import paired_frequency_slope
+
+    rows = []
+    for factor, level in (("color", 0.2), ("shape", 0.7)):
+        for i, (n_ref, n_arm) in enumerate([(100, 1000), (100, 10), (100, 100), (50, 5000)]):
+            recall_ref = level + 0.05 * i
+            change = 0.1 * (math.log10(n_arm) - math.log10(n_ref))
+            rows += [{"arm": "ref", "factor": factor, "concept": f"{factor}{i}", "recall": recall_ref,
+                      "n_captions": n_ref},
+                     {"arm": "arm", "factor": factor, "concept": f"{factor}{i}", "recall": recall_ref + change,
+                      "n_captions": n_arm}]
+    assert paired_frequency_slope(pd.DataFrame(rows), "arm", "ref") == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="no concept is in both arms"):
+        paired_frequency_slope(pd.DataFrame(rows), "arm", "missing")

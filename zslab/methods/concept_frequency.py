@@ -30,8 +30,7 @@ def training_corpus_statistics(lm) -> List[Dict]:
     corpus: the world, split, size and seed of its manifest), cached by the model's training key."""
     from ..config import cache_dir
     from ..io import atomic_write_json
-    from ..world import corpus_statistics, load_world_spec, make_corpus
-    from ..world.corpus import world_setting
+    from ..world import corpus_statistics, load_world_spec
 
     manifest = getattr(lm, "manifest", None) or {}
     if "world" not in manifest or "cache_key" not in manifest:
@@ -40,12 +39,9 @@ def training_corpus_statistics(lm) -> List[Dict]:
     path = cache_dir("corpus_statistics") / f"{manifest['cache_key']}.json"
     if path.is_file():
         return json.loads(path.read_text())
-    from ..train.zoo import CAPTIONS_PER_IMAGE
+    from ..train.zoo import training_corpus
 
-    spec = load_world_spec()
-    knobs, split = world_setting(manifest["world"], spec)
-    corpus = make_corpus(spec, knobs, split, int(manifest["world"]["n_train"]), int(manifest["seed"]), CAPTIONS_PER_IMAGE)
-    rows = corpus_statistics(spec, corpus)
+    rows = corpus_statistics(load_world_spec(), training_corpus(manifest["world"], int(manifest["seed"])))
     atomic_write_json(path, rows)
     return rows
 
@@ -130,3 +126,37 @@ def frequency_table(per_concept: "pd.DataFrame", naming: str) -> "pd.DataFrame":
     table = rows.groupby(["factor", "concept"], as_index=False)[["recall", "n_captions"]].mean()
     table["log10_captions"] = np.log10(table["n_captions"])
     return table
+
+
+def concept_recall_rows(run, spec, template: str = "a photo of a {c}.",
+                        names: Optional[Mapping[str, str]] = None) -> List[Dict]:
+    """Per concept of each class factor (color, pattern, shape): its recall on ``run``'s images (is the image's
+    concept the best match among the factor's concepts, prompts by :func:`factor_prompts`) and how many of
+    the model's training captions name it (``n_captions``, synonyms included)."""
+    count = {r["concept"]: r["n_captions"] for r in training_corpus_statistics(run.model)}
+    rows = []
+    for factor in ("color", "pattern", "shape"):
+        concept_of_image = concept_labels(run.dataset.classes, run.labels, factor, spec)
+        concepts = list(spec.factor_values(factor))
+        hit = factor_correct(run.encode_text, run.features, concept_of_image,
+                             factor_prompts(spec, factor, names or {}, template))
+        rows += [{"factor": factor, "concept": c, "recall": r, "n_captions": count[c]}
+                 for c, r in per_concept_recall(hit, concept_of_image, concepts).items()]
+    return rows
+
+
+def paired_frequency_slope(table: "pd.DataFrame", arm: str, reference: str) -> float:
+    """Within one seed: the within-factor slope of the change in a concept's recall on the change in its
+    log10 caption count between two training arms (``arm`` minus ``reference``). Each concept is its own
+    control, so the slope measures what frequency does, not which concepts happen to be easy."""
+    import pandas as pd
+
+    a = table[table["arm"] == arm].set_index(["factor", "concept"])
+    b = table[table["arm"] == reference].set_index(["factor", "concept"])
+    both = a.add_suffix("_arm").join(b.add_suffix("_ref"), how="inner")
+    if both.empty:
+        raise ValueError(f"no concept is in both arms {arm!r} and {reference!r}")
+    d_log = np.log10(np.maximum(both["n_captions_arm"], 1)) - np.log10(np.maximum(both["n_captions_ref"], 1))
+    d_recall = both["recall_arm"] - both["recall_ref"]
+    factors = pd.Series(both.index.get_level_values("factor"), index=both.index)
+    return within_group_slope(d_log, d_recall, factors)

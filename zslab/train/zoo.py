@@ -79,19 +79,25 @@ def training_data(entry: Dict[str, Any], seed: int):
 
     Held-out (unseen) compositions never appear: neither drawn nor named in any caption.
     """
-    return _rendered_corpus(json.dumps(entry["world"], sort_keys=True), seed)
+    corpus = training_corpus(entry["world"], seed)
+    return corpus.images, corpus.captions, corpus.split
+
+
+def training_corpus(world: Dict[str, Any], seed: int):
+    """The rendered, captioned training corpus of a model entry's ``world`` part and ``seed``."""
+    return _rendered_corpus(json.dumps(world, sort_keys=True), seed)
 
 
 @functools.lru_cache(maxsize=2)
 def _rendered_corpus(world_json: str, seed: int):
     """The corpus depends on the world entry and the seed only, so the variants of a pretraining experiment
-    (other losses, batch sizes, temperatures) trained one after the other in a process reuse it instead of
-    rendering it again (20,000 images: ~5 s of a ~15 s zsclip-micro training). Callers must not modify it."""
+    (other losses, batch sizes, temperatures) trained one after the other in a process, and the caption
+    statistics of a model just trained, reuse it instead of rendering it again (20,000 images: ~5 s of a
+    ~25 s zsclip-micro training). Callers must not modify it."""
     world = json.loads(world_json)
     spec = load_world_spec()
     knobs, split = world_setting(world, spec)
-    corpus = make_corpus(spec, knobs, split, int(world["n_train"]), seed, CAPTIONS_PER_IMAGE)
-    return corpus.images, corpus.captions, split
+    return make_corpus(spec, knobs, split, int(world["n_train"]), seed, CAPTIONS_PER_IMAGE)
 
 
 def tokenize_unique(tokenizer, per_image: List[List[str]]) -> torch.Tensor:
