@@ -127,8 +127,19 @@ def lab(tmp_path_factory, zsclip_micro):
             process.kill()
 
 
+def _accept_kernel_dialog(driver) -> None:
+    """JupyterLab sometimes asks which kernel to start (a "Select Kernel" dialog over the page, seen on a
+    loaded 2-core machine although the toolbar showed the kernel idle); take its default, the notebook's own
+    kernel, so the dialog does not swallow the next click."""
+    for button in driver.find_elements(By.CSS_SELECTOR, "dialog.jp-Dialog button.jp-mod-accept"):
+        if button.is_displayed():
+            button.click()
+            WebDriverWait(driver, 10).until(EC.invisibility_of_element_located((By.CSS_SELECTOR, "dialog.jp-Dialog")))
+
+
 def _click_menu(driver, menu: str, command: str) -> None:
     """Open a menu of the menu bar by its label and click the item bound to ``command``."""
+    _accept_kernel_dialog(driver)
     wait = WebDriverWait(driver, 30)
     wait.until(EC.element_to_be_clickable(
         (By.XPATH, f"//li[contains(@class,'lm-MenuBar-item')][.//div[normalize-space()='{menu}']]"))).click()

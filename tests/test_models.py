@@ -94,7 +94,9 @@ def test_manifest_lists_the_unseen_classes(micro_dir):
     assert manifest["unseen_classes"] == [spec.class_name(c) for c in split.unseen]
     assert len(manifest["unseen_classes"]) == len(split.unseen) > 0
     assert manifest["name"] == "zsclip-micro" and manifest["tag"] == "zsworld" and manifest["seed"] == 0
-    assert manifest["train"] == entry["train"] and manifest["n_parameters"] > 0
+    # every training setting, the entry's and the defaults it leaves out (a fixed temperature or not)
+    assert manifest["train"] == zoo.TrainConfig(**entry["train"]).as_dict() and manifest["n_parameters"] > 0
+    assert manifest["train"]["learn_logit_scale"] is True
 
 
 def test_local_dir_name_loads_the_same_weights(zsclip_micro, micro_dir):

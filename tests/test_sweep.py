@@ -187,20 +187,21 @@ def test_prefetch_includes_control_worlds_once_each():
 
 
 def test_prefetch_trains_missing_models_in_parallel_processes_and_skips_cached_ones(tmp_path, monkeypatch, capsys):
-    """Two 1-thread processes train two models; a second call finds both and trains nothing; the kernel's
-    load then verifies and uses the folder the prefetch wrote."""
+    """Two 1-thread processes train a model and two short variants; a second call finds them and trains nothing; the
+    kernel's load then verifies and uses the folder the prefetch wrote."""
     from zslab.models import load_model
     from zslab.runner.prefetch import train_named_models
     from zslab.train.zoo import read_manifest
 
     monkeypatch.setenv("ZSLAB_CACHE", str(tmp_path))
-    runs = [{"model": "zsclip-micro", "seeds": [3], "control": {"offtopic_rate": 0.0}, "control_seeds": [3]}]
+    short = {"a": {"train": {"steps": 4, "warmup_steps": 1}}, "b": {"train": {"steps": 5, "warmup_steps": 1}}}
+    runs = [{"model": "zsclip-micro", "seeds": [3], "variants": short}]      # the model itself and two variants
     trained = train_named_models(runs, progress=False, processes=2, cores=2)
-    assert len(trained) == 2 and "0 of 2 models already in the cache" in capsys.readouterr().out
+    assert len(trained) == 3 and "0 of 3 models already in the cache" in capsys.readouterr().out
     assert train_named_models(runs, progress=False, processes=2, cores=2) == []
-    assert "2 of 2 models already in the cache" in capsys.readouterr().out
+    assert "3 of 3 models already in the cache" in capsys.readouterr().out
     folders = sorted(p.name for p in (tmp_path / "models").iterdir() if not p.name.startswith("."))
-    assert len(folders) == 2
-    lm = load_model("zsclip-micro", seed=3, overrides={"world": {"offtopic_rate": 0.0}}, progress=False)
-    assert lm.model is not None
-    assert sorted(read_manifest(tmp_path / "models" / f)["world_knobs"]["offtopic_rate"] for f in folders) == [0.0, 0.1]
+    assert len(folders) == 3
+    lm = load_model("zsclip-micro", seed=3, overrides=short["b"], progress=False)
+    assert lm.manifest["train"]["steps"] == 5
+    assert sorted(read_manifest(tmp_path / "models" / f)["train"]["steps"] for f in folders) == [4, 5, 200]
