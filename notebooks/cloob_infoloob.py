@@ -35,7 +35,6 @@ batch_size: int = 256  # images per encoding batch
 device: str = "auto"  # where images are encoded: auto (cuda when present), cpu, cuda, cuda:N, mps
 
 # %%
-
 from zslab.analysis import check_gain, mean_over_seeds
 from zslab.methods.pretraining import (budget_table, check_equal_budget, record_variant_scores,
                                        zero_shot_variants)

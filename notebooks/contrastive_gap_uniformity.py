@@ -39,7 +39,6 @@ batch_size: int = 256  # images per encoding batch
 device: str = "auto"  # where images are encoded: auto (cuda when present), cpu, cuda, cuda:N, mps
 
 # %%
-
 from zslab.analysis import check_gain, mean_over_seeds
 from zslab.methods.pretraining import (budget_table, check_equal_budget, geometry_table,
                                        record_variant_scores, scores_of, zero_shot_variants)
