@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import open_clip
 import pytest
 import torch
 import torch.nn.functional as F
@@ -100,3 +101,17 @@ def test_clipn_tower_is_cached_and_needs_an_offline_model(zsclip_micro, tmp_path
         name, manifest = "ViT-B-32", {}
     with pytest.raises(ZslabError, match="not a zslab offline CLIP"):
         clipn_no_tower(Stranger(), cfg)
+
+
+def test_prompt_tokens_match_the_tokenizer_on_each_prompt():
+    from zslab.train.negation import _prompt_tokens
+
+    tokenizer = open_clip.SimpleTokenizer(context_length=12)
+    captions = [["a red circle", "red circle."], ["a big blue square with stripes and dots"]]
+    captions[1].append(captions[1][0])
+    templates = ["a photo of {}.", "a photo of no {}."]
+    table = _prompt_tokens(tokenizer, templates, captions)
+    assert table.shape == (2, 2, 2, 12)
+    for i, per_image in enumerate(captions):
+        for k, caption in enumerate(per_image):
+            assert torch.equal(table[i, k], tokenizer([t.format(caption) for t in templates]))

@@ -63,3 +63,25 @@ def test_vocabularies_cover_the_world_and_name_the_choices():
     assert len(names) == 192 and "red solid circle" in names
     with pytest.raises(InvalidChoiceError, match="'everything'.*world compositions"):
         vocabulary("everything", WORLD)
+
+
+def test_cached_alignment_equals_the_computed_one_and_reads_the_cache(tmp_path, monkeypatch):
+    import zslab.methods.self_alignment as s3a
+    from zslab.cache import TensorCache
+
+    g = torch.Generator().manual_seed(0)
+    features, vocab = torch.randn(60, 8, generator=g), torch.randn(5, 8, generator=g)
+    truth = torch.randint(0, 5, (60,), generator=g)
+    cache = TensorCache(tmp_path)
+    direct = s3a.self_structural_alignment(features, vocab, 4, 10.0, 2, seed=1, true_vocab_index=truth)
+    first = s3a.cached_self_structural_alignment(features, vocab, 4, 10.0, 2, seed=1, true_vocab_index=truth,
+                                                 cache=cache)
+    monkeypatch.setattr(s3a, "self_structural_alignment", lambda *a, **k: pytest.fail("recomputed"))
+    again = s3a.cached_self_structural_alignment(features, vocab, 4, 10.0, 2, seed=1, true_vocab_index=truth,
+                                                 cache=cache)
+    for result in (first, again):
+        assert torch.equal(result.predictions, direct.predictions)
+        assert result.pseudo_accuracy == direct.pseudo_accuracy
+        assert all(torch.equal(a, b) for a, b in zip(result.cluster_names, direct.cluster_names))
+    with pytest.raises(BaseException, match="recomputed"):     # other inputs are another entry
+        s3a.cached_self_structural_alignment(features, vocab, 4, 10.0, 2, seed=2, cache=cache)

@@ -238,3 +238,49 @@ def test_fast_tokenize_gives_open_clips_ids():
     for ctx in (20, 77):
         tok = open_clip.SimpleTokenizer(context_length=ctx)
         assert torch.equal(fast_tokenize(tok, texts), tok(texts))
+
+
+# --------------------------------------------------------------------------------------------------------
+# Training only the token-embedding rows a corpus uses (train/compact_vocab.py)
+# --------------------------------------------------------------------------------------------------------
+def test_compact_vocabulary_trains_bit_identical_weights(monkeypatch):
+    """Rows no caption uses never move under AdamW without weight decay on embeddings, so leaving them out
+    of the optimizer must give the same weights, bit for bit (and untouched rows keep their values)."""
+    import zslab.train.contrastive as contrastive
+
+    images, tokens = random_data(n=32, k=2, seed=3)
+    tokens = torch.where(tokens % 3 == 0, tokens, torch.zeros_like(tokens))   # a sparse vocabulary
+    compact, full = tiny_clip(), tiny_clip()
+    run(compact, (images, tokens), steps=6)
+    monkeypatch.setattr(contrastive, "supports_compaction", lambda model: False)
+    run(full, (images, tokens), steps=6)
+    for name, value in compact.state_dict().items():
+        assert torch.equal(value, full.state_dict()[name]), name
+    unused = torch.ones(64, dtype=torch.bool)
+    unused[torch.unique(tokens)] = False
+    assert torch.equal(compact.token_embedding.weight[unused], tiny_clip().token_embedding.weight[unused])
+    assert isinstance(compact.token_embedding, torch.nn.Embedding) and compact.token_embedding.num_embeddings == 64
+
+
+def test_compact_vocabulary_restores_the_full_table_on_error():
+    from zslab.train.compact_vocab import compact_token_embedding
+
+    model = tiny_clip()
+    table = model.token_embedding
+    tokens = torch.tensor([[5, 0, 63], [9, 5, 63]])
+    with pytest.raises(RuntimeError, match="boom"):
+        with compact_token_embedding(model, tokens) as renumbered:
+            assert renumbered.tolist() == [[1, 0, 3], [2, 1, 3]]      # order kept: end of text stays largest
+            assert model.token_embedding.num_embeddings == 4
+            raise RuntimeError("boom")
+    assert model.token_embedding is table
+
+
+def test_compaction_needs_argmax_pooling_and_a_plain_embedding():
+    from zslab.train.compact_vocab import supports_compaction
+
+    assert supports_compaction(tiny_clip())
+    eos = tiny_clip()
+    eos.text_pool_type = "eos"          # pools at one fixed id, which renumbering would move
+    assert not supports_compaction(eos)
+    assert not supports_compaction(torch.nn.Linear(2, 2))

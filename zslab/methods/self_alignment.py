@@ -21,11 +21,13 @@ are left out: the map on frozen features stands in for the encoder's self-traini
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from ..cache import TensorCache, tensor_digest
 
 
 def world_compositions(world: Dict) -> List[str]:
@@ -172,3 +174,28 @@ def self_structural_alignment(features: torch.Tensor, vocab_embeddings: torch.Te
         if true_vocab_index is not None:
             pseudo_acc.append(float((pseudo_vocab == true_vocab_index).float().mean()))
     return AlignmentResult((mapped @ w.T).argmax(dim=1), names_per_iter, pseudo_acc)
+
+
+def cached_self_structural_alignment(features: torch.Tensor, vocab_embeddings: torch.Tensor, k: int, scale: float,
+                                     iterations: int = 3, cluster: bool = True, matching: bool = True, seed: int = 0,
+                                     true_vocab_index: torch.Tensor = None,
+                                     cache: Optional[TensorCache] = None) -> AlignmentResult:
+    """:func:`self_structural_alignment`, stored in the cache under a digest of its inputs and arguments: the
+    loop (k-means and a self-trained map per round) is ~5 s per call on one core, the bulk of a warm rerun of
+    the S3A notebook, and its result depends on nothing else."""
+    inputs = {"features": features.float().contiguous(), "vocab": vocab_embeddings.float().contiguous()}
+    if true_vocab_index is not None:
+        inputs["truth"] = true_vocab_index.long().contiguous()
+    description = {"kind": "self_structural_alignment", "inputs": tensor_digest(inputs), "k": k,
+                   "scale": float(scale), "iterations": iterations, "cluster": cluster, "matching": matching,
+                   "seed": seed}
+
+    def compute() -> Dict[str, torch.Tensor]:
+        result = self_structural_alignment(features, vocab_embeddings, k, scale, iterations, cluster, matching,
+                                           seed, true_vocab_index)
+        return {"predictions": result.predictions, "pseudo_accuracy": torch.tensor(result.pseudo_accuracy, dtype=torch.float64),
+                **{f"cluster_names_{i}": names for i, names in enumerate(result.cluster_names)}}
+
+    stored = (cache or TensorCache()).get_or_compute(description, compute)
+    names = [stored[f"cluster_names_{i}"] for i in range(iterations)]
+    return AlignmentResult(stored["predictions"], names, stored["pseudo_accuracy"].tolist())

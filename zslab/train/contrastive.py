@@ -10,6 +10,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import progress as progress_channel
+from .compact_vocab import compact_token_embedding, supports_compaction
 from .losses import build_loss
 
 
@@ -64,6 +65,16 @@ def train_contrastive(model: torch.nn.Module, images_uint8: torch.Tensor, captio
     prepare = prepare or (lambda batch: images_to_tensor(batch, mean, std))
     if images_uint8.shape[0] != caption_tokens.shape[0]:
         raise ValueError(f"{images_uint8.shape[0]} images but {caption_tokens.shape[0]} caption rows")
+    model.to(device)
+    if supports_compaction(model):  # identical weights, less optimizer work (see compact_vocab.py)
+        with compact_token_embedding(model, caption_tokens.to(device)) as compact_tokens:
+            return _train(model, images_uint8, compact_tokens, cfg, prepare, seed, progress, device, label)
+    return _train(model, images_uint8, caption_tokens, cfg, prepare, seed, progress, device, label)
+
+
+def _train(model: torch.nn.Module, images_uint8: torch.Tensor, caption_tokens: torch.Tensor, cfg: TrainConfig,
+           prepare: Callable[[torch.Tensor], torch.Tensor], seed: int, progress: bool, device: str,
+           label: str) -> Dict[str, List[float]]:
     gen = torch.Generator().manual_seed(seed)
     # Dropout and other in-model randomness draw from the global generator: seed it here too, so that a
     # run does not depend on what consumed random numbers before it (e.g. computing vs reading cached

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import json
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -26,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from ..config import data_file
+from .compact_vocab import compact_token_embedding, supports_compaction
 
 #: The parameter groups of an open_clip CLIP that make up its text tower.
 TEXT_PARTS = ("token_embedding", "positional_embedding", "transformer", "ln_final", "text_projection")
@@ -95,35 +97,52 @@ def train_no_tower(clip: torch.nn.Module, tokenizer: Callable, image_features: t
     no_model = copy.deepcopy(clip).train()
     for name, p in no_model.named_parameters():
         p.requires_grad_(is_text_part(name))
-    params = [p for p in no_model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.98), eps=1e-6)
     schedule = TrainConfig(steps=cfg.steps, lr=cfg.lr, warmup_steps=cfg.warmup_steps)
     clip = clip.eval()
     classes = torch.as_tensor(np.asarray(classes))
     history: Dict[str, List[float]] = {k: [] for k in ("total", "yes", "no", "tso")}
     n = image_features.shape[0]
-    for step in range(cfg.steps):
-        for group in opt.param_groups:
-            group["lr"] = _lr_at(step, schedule)
-        rows = rng.choice(n, size=min(cfg.batch_size, n), replace=False)
-        pick = rng.integers(0, len(captions[0]), size=len(rows))
-        pair = rng.integers(0, len(yes_tpl), size=len(rows))
-        texts = [captions[r][k] for r, k in zip(rows, pick)]
-        with torch.no_grad():
-            yes = F.normalize(clip.encode_text(tokenizer([yes_tpl[p].format(t) for p, t in zip(pair, texts)])), dim=-1)
-        no = F.normalize(no_model.encode_text(tokenizer([no_tpl[p].format(t) for p, t in zip(pair, texts)])), dim=-1)
-        c = classes[rows]
-        losses = clipn_loss(image_features[rows], yes, no, logit_scale, ignore=c[:, None] == c[None, :])
-        opt.zero_grad(set_to_none=True)
-        losses["total"].backward()
-        opt.step()
-        for k in history:
-            history[k].append(losses[k].item())
-        if step % 10 == 0 or step == cfg.steps - 1:
-            progress_channel.report(f"training {progress_label or 'no tower'}", step + 1, cfg.steps,
-                                    f"loss {history['total'][-1]:.4f}", unit="step")
+    yes_tokens, no_tokens = (_prompt_tokens(tokenizer, tpl, captions) for tpl in (yes_tpl, no_tpl))
+    # Without weight decay, rows of the token embedding that no prompt uses never move: train only the used
+    # rows (identical weights, most of the optimizer's work gone; see compact_vocab.py).
+    compact = supports_compaction(no_model) and cfg.weight_decay == 0
+    with (compact_token_embedding(no_model, no_tokens) if compact else nullcontext(no_tokens)) as no_tokens:
+        params = [p for p in no_model.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.98), eps=1e-6)
+        for step in range(cfg.steps):
+            for group in opt.param_groups:
+                group["lr"] = _lr_at(step, schedule)
+            rows = rng.choice(n, size=min(cfg.batch_size, n), replace=False)
+            pick = rng.integers(0, len(captions[0]), size=len(rows))
+            pair = rng.integers(0, len(yes_tpl), size=len(rows))
+            at = (torch.as_tensor(rows), torch.as_tensor(pick), torch.as_tensor(pair))
+            with torch.no_grad():
+                yes = F.normalize(clip.encode_text(yes_tokens[at]), dim=-1)
+            no = F.normalize(no_model.encode_text(no_tokens[at]), dim=-1)
+            c = classes[rows]
+            losses = clipn_loss(image_features[rows], yes, no, logit_scale, ignore=c[:, None] == c[None, :])
+            opt.zero_grad(set_to_none=True)
+            losses["total"].backward()
+            opt.step()
+            for k in history:
+                history[k].append(losses[k].item())
+            if step % 10 == 0 or step == cfg.steps - 1:
+                progress_channel.report(f"training {progress_label or 'no tower'}", step + 1, cfg.steps,
+                                        f"loss {history['total'][-1]:.4f}", unit="step")
     state = {k: v.detach().clone() for k, v in no_model.state_dict().items() if is_text_part(k)}
     return state, history
+
+
+def _prompt_tokens(tokenizer: Callable, templates: Sequence[str], captions: Sequence[Sequence[str]]) -> torch.Tensor:
+    """Token ids ``[N, K, P, L]`` of every caption (N images × K captions) in each of P templates, each distinct
+    prompt tokenized once: the same ids as tokenizing a batch's prompts at each step, at a fraction of the cost."""
+    from .zoo import fast_tokenize
+
+    prompts = [[[t.format(c) for t in templates] for c in per_image] for per_image in captions]
+    unique = sorted({p for per_image in prompts for per_caption in per_image for p in per_caption})
+    row = {p: i for i, p in enumerate(unique)}
+    table = fast_tokenize(tokenizer, unique)
+    return table[torch.tensor([[[row[p] for p in per_caption] for per_caption in per_image] for per_image in prompts])]
 
 
 def no_tower_model(clip: torch.nn.Module, state: Dict[str, torch.Tensor]) -> torch.nn.Module:
