@@ -34,9 +34,8 @@ device: str = "auto"  # where images are encoded: auto (cuda when present), cpu,
 import pandas as pd
 
 from zslab.analysis import check_gain, check_mechanism, mean_over_seeds, paired_gains
-from zslab.methods.heldout import HEADS, heldout_runs
+from zslab.methods.heldout import HEADS, heldout_figure, heldout_runs
 from zslab.papers import get_paper
-from zslab.plotting import bars_with_seeds, panels
 from zslab.records import record_figure
 
 paper = get_paper("description_training")
@@ -58,12 +57,7 @@ per_seed.pivot_table(index=["dataset", "arm"], columns="head", values="heldout_t
 
 # %%
 summary = mean_over_seeds(per_seed, "heldout_top1", ["dataset", "arm", "head"])
-fig, axes = panels(len(datasets), sharey=True)
-for ax, dataset, held in zip(axes, datasets, heldout):
-    bars_with_seeds(per_seed[per_seed["dataset"] == dataset], "head", "heldout_top1", order=list(HEADS),
-                    summary=summary[summary["dataset"] == dataset], hue="arm", hue_order=list(models),
-                    chance=1 / len(held), ax=ax, ylabel="zero-shot top-1 among held-out classes",
-                    title=f"{dataset}: held out {', '.join(held)}")
+fig = heldout_figure(per_seed, summary, datasets, heldout, list(models))
 record_figure(fig, "description_training", "Zero-shot top-1 on classes held out of training, by training captions "
               "(names only vs names + descriptions) and test-time prompt head; bars: mean over seeds with 95% "
               "t-interval, dots: seeds, dashed: chance.")

@@ -319,9 +319,24 @@ def test_a_third_zoo_is_one_entry(tmp_path, monkeypatch):
     assert "toy-a" in str(err.value) and "zsclip-micro" in str(err.value) and "lit-zsworld" in str(err.value)
 
 
+def test_a_locked_text_variant_is_its_own_model_and_records_its_entry():
+    from zslab.train.locked_text import locked_text_model_dir
+
+    base = locked_text_model_dir("lit-zsworld-micro", seed=0, progress=False)
+    variant = locked_text_model_dir("lit-zsworld-micro", seed=0, progress=False,
+                                    overrides={"train": {"steps": 3, "loss": "cwcl"}})
+    assert variant != base and variant.is_dir()
+    manifest = read_manifest(variant)
+    assert manifest["train"]["steps"] == 3 and manifest["train"]["loss"] == "cwcl"
+    assert locked_text_model_dir("lit-zsworld-micro", seed=0, progress=False,
+                                 overrides={"train": {"steps": 3, "loss": "cwcl"}}) == variant
+
+
 def test_overrides_are_refused_where_they_do_not_apply():
-    with pytest.raises(InvalidChoiceError, match="not supported for locked-text model 'lit-zsworld-micro'"):
-        load_model("lit-zsworld-micro", "zslab", overrides={"train": {"steps": 1}})
+    with pytest.raises(InvalidChoiceError, match="unknown model entry part 'world'; valid parts: train"):
+        load_model("lit-zsworld-micro", "zslab", overrides={"world": {"n_train": 10}})
+    with pytest.raises(InvalidChoiceError, match="unknown training setting 'stepz'"):
+        load_model("lit-zsworld-micro", "zslab", overrides={"train": {"stepz": 1}})
     with pytest.raises(InvalidChoiceError, match="only for zslab's zoo models.*'ViT-B-32'"):
         load_model("ViT-B-32", overrides={"train": {"steps": 1}})
     with pytest.raises(InvalidChoiceError, match="unknown training setting 'stepz'"):

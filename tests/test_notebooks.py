@@ -201,6 +201,17 @@ def test_relative_representations_stitch_and_absolute_ones_do_not(offline_runs):
     assert acc["relative, stitched"] > acc["relative, stitched, unmatched anchors"] + 0.10, acc
 
 
+def test_cwcl_targets_are_near_uniform_on_these_captions_and_its_arm_collapses(offline_runs):
+    """The measured finding, at test scale already: with MiniLM's high similarity between any two training
+    captions, CWCL's target mass on an input's own caption is under twice the uniform 1/128 (0.011 measured;
+    one-hot is 1), and the CWCL image head names every held-out image alike: exactly chance on each seed."""
+    df, _ = offline_runs["cwcl_soft_targets"]
+    mass = _rows(df, "own_caption_target_mass")["value"]
+    assert len(mass) == 1 and 1 / 128 < float(mass.iloc[0]) < 2 / 128
+    cwcl = _rows(df, "heldout_top1", arm="CWCL", head="template ensemble")["value"]
+    assert len(cwcl) == 3 and np.allclose(cwcl, 1 / 3, atol=0.02)
+
+
 # ------------------------------------------------------------------------------------ real mode, self-made files
 
 @pytest.fixture(scope="module")

@@ -138,3 +138,14 @@ def test_paired_frequency_slope_reads_the_change_of_each_concept():
     assert paired_frequency_slope(pd.DataFrame(rows), "arm", "ref") == pytest.approx(0.1)
     with pytest.raises(ValueError, match="no concept is in both arms"):
         paired_frequency_slope(pd.DataFrame(rows), "arm", "missing")
+
+
+def test_soft_target_summary_sits_between_uniform_and_one_hot():
+    from zslab.methods.pretraining import soft_target_summary
+
+    summary = soft_target_summary("lit-animal-mnist-micro", seed=0, n_batches=3)
+    assert summary["batch_size"] == 128 and summary["uniform_target_mass"] == 1 / 128
+    assert 1 / 128 < summary["own_caption_target_mass"] < 1
+    assert -1 <= summary["mean_cosine_of_different_captions"] < 1
+    assert summary["mean_cwcl_weight_of_different_captions"] == pytest.approx(
+        (summary["mean_cosine_of_different_captions"] + 1) / 2, abs=1e-6)

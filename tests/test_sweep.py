@@ -184,6 +184,9 @@ def test_prefetch_includes_control_worlds_once_each():
     variants = {"model": "zsclip-tiny", "seeds": [2], "variants": {"base": {}, "sig": {"train": {"loss": "sigmoid"}}}}
     assert model_targets([variants], ["zsclip-tiny"], derivable=["zsclip-tiny"]) == [
         ModelTarget("zsclip-tiny", 2, {}), ModelTarget("zsclip-tiny", 2, {"train": {"loss": "sigmoid"}})]
+    per_model = {"models": ["lit-a", "lit-b"], "seeds": [0], "variants": {"one-hot": {}, "soft": {"train": {"loss": "cwcl"}}}}
+    assert model_targets([per_model], ["lit-a", "lit-b"], derivable=["lit-a"]) == [       # lit-b: not derivable
+        ModelTarget("lit-a", 0, {}), ModelTarget("lit-a", 0, {"train": {"loss": "cwcl"}}), ModelTarget("lit-b", 0, {})]
 
 
 def test_prefetch_trains_missing_models_in_parallel_processes_and_skips_cached_ones(tmp_path, monkeypatch, capsys):

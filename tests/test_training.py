@@ -11,7 +11,8 @@ import torch
 from zslab.errors import InvalidChoiceError
 from zslab.train import LOSSES, TrainConfig, build_loss, train_contrastive
 from zslab.train.contrastive import _lr_at, images_to_tensor
-from zslab.train.losses import alignment, hopfield_retrieval, info_loob, uniformity
+from zslab.train.losses import (alignment, cwcl_weights, hopfield_retrieval, info_loob, soft_cross_entropy,
+                                uniformity)
 
 TINY = dict(embed_dim=16,
             vision_cfg=dict(image_size=16, layers=1, width=32, head_width=16, patch_size=8),
@@ -91,7 +92,8 @@ def test_sigmoid_loss_runs_and_decreases():
 
 
 def test_all_losses_are_registered_and_callable():
-    assert LOSSES.names() == ["cloob", "infoloob", "infonce", "infonce+align+uniform", "sigmoid"]
+    assert LOSSES.names() == ["cloob", "cwcl", "cwcl-permuted-weights", "cwcl-text-to-image", "infoloob", "infonce",
+                              "infonce+align+uniform", "sigmoid"]
     g = torch.Generator().manual_seed(0)
     img = torch.nn.functional.normalize(torch.randn(4, 8, generator=g), dim=-1)
     txt = torch.nn.functional.normalize(torch.randn(4, 8, generator=g), dim=-1)
@@ -104,6 +106,51 @@ def test_all_losses_are_registered_and_callable():
     assert build_loss("infonce")(img, img, scale) < build_loss("infonce")(img, img.flip(0), scale)
     assert (build_loss("sigmoid")(img, img, scale, torch.tensor(-5.0))
             < build_loss("sigmoid")(img, img.flip(0), scale, torch.tensor(-5.0)))
+
+
+def test_cwcl_matches_a_hand_computed_case():
+    """Orthogonal texts have weight 1/2 to each other: targets (2/3, 1/3); with identity logits every row's
+    loss is log(1 + e) − 2/3, in both directions."""
+    eye = torch.eye(2)
+    assert torch.allclose(cwcl_weights(eye), torch.tensor([[1.0, 0.5], [0.5, 1.0]]))
+    loss = build_loss("cwcl")(eye, eye, torch.tensor(1.0))
+    assert loss.item() == pytest.approx(math.log(1 + math.e) - 2 / 3, abs=1e-6)
+
+
+def test_cwcl_is_infonce_when_the_other_texts_are_opposite():
+    """Opposite texts get weight 0: the targets are one-hot and CWCL is InfoNCE."""
+    g = torch.Generator().manual_seed(1)
+    img = torch.nn.functional.normalize(torch.randn(2, 3, generator=g), dim=-1)
+    txt = torch.tensor([[1.0, 0.0, 0.0], [-1.0, 0.0, 0.0]])
+    scale = torch.tensor(7.0)
+    assert build_loss("cwcl")(img, txt, scale).item() == pytest.approx(build_loss("infonce")(img, txt, scale).item(),
+                                                                       abs=1e-6)
+
+
+def test_cwcl_text_to_image_is_one_hot_from_the_images():
+    """One-directional CWCL: InfoNCE's image→text term, CWCL's text→image term, averaged."""
+    eye = torch.eye(2)
+    one_hot = torch.nn.functional.cross_entropy(eye, torch.arange(2))          # log(1 + e) − 1
+    expected = 0.5 * (one_hot.item() + math.log(1 + math.e) - 2 / 3)
+    assert build_loss("cwcl-text-to-image")(eye, eye, torch.tensor(1.0)).item() == pytest.approx(expected, abs=1e-6)
+
+
+def test_cwcl_permuted_weights_keep_the_diagonal_and_the_spread():
+    g = torch.Generator().manual_seed(2)
+    txt = torch.nn.functional.normalize(torch.randn(6, 4, generator=g), dim=-1)
+    img = torch.nn.functional.normalize(torch.randn(6, 4, generator=g), dim=-1)
+    w = cwcl_weights(txt)
+    torch.manual_seed(0)
+    p = torch.randperm(6)
+    shuffled = w[p][:, p]
+    assert torch.equal(shuffled.diagonal(), w.diagonal())
+    assert torch.equal(shuffled.flatten().sort().values, w.flatten().sort().values)
+    torch.manual_seed(0)
+    permuted = build_loss("cwcl-permuted-weights")(img, txt, torch.tensor(5.0))
+    logits = 5.0 * img @ txt.T
+    expected = 0.5 * (soft_cross_entropy(logits, shuffled) + soft_cross_entropy(logits.T, shuffled))
+    assert permuted.item() == pytest.approx(expected.item(), abs=1e-6)
+    assert permuted.item() != pytest.approx(build_loss("cwcl")(img, txt, torch.tensor(5.0)).item(), abs=1e-4)
 
 
 def test_info_loob_matches_a_hand_computed_case():
@@ -154,7 +201,7 @@ def test_cloob_reduces_to_infoloob_when_retrieval_returns_the_pattern_itself():
         build_loss("infoloob")(x, x, s).item(), abs=1e-3)
 
 
-@pytest.mark.parametrize("loss", ["infoloob", "cloob", "infonce+align+uniform"])
+@pytest.mark.parametrize("loss", ["infoloob", "cloob", "infonce+align+uniform", "cwcl"])
 def test_new_losses_train_deterministically_and_learn(loss):
     images, tokens = learnable_data()
     a = run(tiny_clip(init_logit_scale=math.log(30)), (images, tokens), steps=15, warmup_steps=3, loss=loss,

@@ -7,7 +7,7 @@ accuracy, unseen accuracy and their harmonic mean, where a model's bias to its s
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Mapping, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -78,11 +78,13 @@ def check_heldout_in_manifest(manifest: Mapping, heldout: List[str], model: str)
 
 def heldout_runs(models: Mapping[str, Sequence[str]], datasets: Sequence[str], heldout: Sequence[Sequence[str]],
                  seeds: Sequence[int], n_per_class: int, pretrained: str, device: str = "cpu",
-                 n_bootstrap: int = 1000, key: str = "config"):
+                 n_bootstrap: int = 1000, key: str = "config",
+                 overrides: Optional[Mapping[str, Mapping[str, Mapping[str, Any]]]] = None):
     """Every arm's models (``models[arm][i]`` is trained on ``datasets[i]`` with ``heldout[i]`` held out) on
     every seed: held-out top-1 rows per prompt head (recorded as ``heldout_top1``, labelled ``key=arm``), the
     per-image scores ``scores[dataset, seed]["<arm> / <head>"]`` for paired verdicts, and the generalized
-    (all-class) rows, recorded as ``gzsl_seen``/``gzsl_unseen``/``gzsl_harmonic``."""
+    (all-class) rows, recorded as ``gzsl_seen``/``gzsl_unseen``/``gzsl_harmonic``. ``overrides[arm]``
+    (optional) trains that arm's models from a changed entry (``{"train": {"loss": "cwcl"}}``)."""
     from ..analysis import record_scores
     from ..evaluation import encode_eval_set
     from ..records import record
@@ -94,7 +96,8 @@ def heldout_runs(models: Mapping[str, Sequence[str]], datasets: Sequence[str], h
                              f"dataset: {arm}={list(names)}, heldout={list(heldout)}")
         for model_name, dataset, held in zip(names, datasets, heldout):
             for seed in seeds:
-                run = encode_eval_set(model_name, pretrained, dataset, "test", seed, n_per_class, device=device)
+                run = encode_eval_set(model_name, pretrained, dataset, "test", seed, n_per_class, device=device,
+                                      overrides=dict((overrides or {}).get(arm) or {}))
                 check_heldout_in_manifest(run.model.manifest, list(held), model_name)
                 heads = transfer_heads(dataset, run.dataset.classes, run.dataset.templates)
                 result = heldout_transfer(run.encode_text, run.dataset.classes, held, heads, run.features,
@@ -108,3 +111,18 @@ def heldout_runs(models: Mapping[str, Sequence[str]], datasets: Sequence[str], h
                         record(f"gzsl_{k}", v, seed=seed, dataset=dataset, head=head, model=model_name, **{key: arm})
                     gzsl_rows.append({key: arm, "dataset": dataset, "seed": seed, "head": head, **g})
     return rows, scores, gzsl_rows
+
+
+def heldout_figure(per_seed, summary, datasets: Sequence[str], heldout: Sequence[Sequence[str]],
+                   arms: Sequence[str], key: str = "arm"):
+    """One panel per dataset: held-out top-1 per prompt head (:data:`HEADS`), one bar per arm (``key``),
+    means over seeds with their intervals from ``summary``, seeds as dots, chance dashed."""
+    from ..plotting import bars_with_seeds, panels
+
+    fig, axes = panels(len(datasets), sharey=True)
+    for ax, dataset, held in zip(axes, datasets, heldout):
+        bars_with_seeds(per_seed[per_seed["dataset"] == dataset], "head", "heldout_top1", order=list(HEADS),
+                        summary=summary[summary["dataset"] == dataset], hue=key, hue_order=list(arms),
+                        chance=1 / len(held), ax=ax, ylabel="zero-shot top-1 among held-out classes",
+                        title=f"{dataset}: held out {', '.join(held)}")
+    return fig

@@ -148,3 +148,32 @@ def record_variant_scores(scores: VariantScores, n_bootstrap: int = 1000, **labe
     for label, seconds in compute.groupby("variant", sort=False)["train_seconds"].mean().items():
         record("train_seconds_mean", seconds, variant=label)
     return pd.DataFrame(rows), compute
+
+
+def soft_target_summary(model: str, seed: int = 0, n_batches: int = 20) -> Dict[str, float]:
+    """How far CWCL's targets are from one-hot for locked-text model ``model``: over ``n_batches`` batches
+    drawn as its training draws them (its batch size, one caption per input), the mean cosine of two
+    different captions in the frozen text space, the mean weight ``(cos + 1)/2`` CWCL gives them, and the
+    mean target mass on an input's own caption (1 for one-hot InfoNCE; ``1/B`` for uniform targets)."""
+    import torch
+
+    from ..train.locked_text import locked_text_entry, training_caption_embeddings
+    from ..train.losses import cwcl_weights
+
+    table, ids = training_caption_embeddings(model, seed)
+    batch = int(locked_text_entry(model)["train"]["batch_size"])
+    gen = torch.Generator().manual_seed(seed)
+    cos, weight, own = [], [], []
+    q = torch.nn.functional.normalize(table, dim=-1)
+    for _ in range(n_batches):
+        rows = torch.randint(0, ids.shape[0], (batch,), generator=gen)
+        caps = ids[rows, torch.randint(0, ids.shape[1], (batch,), generator=gen)]
+        w = cwcl_weights(table[caps])
+        c = q[caps] @ q[caps].T
+        different = caps[:, None] != caps[None, :]
+        cos.append(float(c[different].mean()))
+        weight.append(float(w[different].mean()))
+        own.append(float((w.diagonal() / w.sum(dim=1)).mean()))
+    return {"model": model, "batch_size": batch, "mean_cosine_of_different_captions": float(np.mean(cos)),
+            "mean_cwcl_weight_of_different_captions": float(np.mean(weight)),
+            "own_caption_target_mass": float(np.mean(own)), "uniform_target_mass": 1 / batch}

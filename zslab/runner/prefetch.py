@@ -57,8 +57,8 @@ def model_targets(parameters: Iterable[Mapping[str, Any]], zoo: Sequence[str],
                   derivable: Sequence[str] = ()) -> List[ModelTarget]:
     """Distinct models that offline runs with these parameters load, sorted: zoo models named by
     ``model``/``models`` for each of ``seeds``, and, for ``model`` in ``derivable`` (zoos that train from a
-    changed entry), its ``control`` world for each of ``control_seeds`` and its ``variants`` (label →
-    overrides) for each of ``seeds``."""
+    changed entry), its ``control`` world for each of ``control_seeds``, and for ``model`` or each of ``models``
+    in ``derivable``, its ``variants`` (label → overrides) for each of ``seeds``."""
     found: Dict[Tuple[str, int, bool, str], ModelTarget] = {}
 
     def add(name: str, seed: int, overrides: Dict[str, Dict[str, Any]]) -> None:
@@ -77,11 +77,12 @@ def model_targets(parameters: Iterable[Mapping[str, Any]], zoo: Sequence[str],
             for seed in _int_list(p.get("control_seeds", [])):
                 add(model, seed, {"world": dict(control)})
         variants = p.get("variants")
-        if isinstance(variants, Mapping) and isinstance(model, str) and model in derivable:
-            for overrides in variants.values():
-                if isinstance(overrides, Mapping) and overrides:
-                    for seed in _int_list(p.get("seeds", [0])):
-                        add(model, seed, {part: dict(v) for part, v in overrides.items()})
+        if isinstance(variants, Mapping):
+            for name in [n for n in _names(model) + _names(p.get("models")) if n in derivable]:
+                for overrides in variants.values():
+                    if isinstance(overrides, Mapping) and overrides:
+                        for seed in _int_list(p.get("seeds", [0])):
+                            add(name, seed, {part: dict(v) for part, v in overrides.items()})
     return [found[k] for k in sorted(found)]
 
 
@@ -140,9 +141,9 @@ def train_named_models(parameters: Iterable[Mapping[str, Any]], progress: bool =
                        cores: Optional[int] = None) -> List[ModelTarget]:
     """Train every zoo model the runs load that is not yet in the cache, in ``processes`` processes of
     ``cores // processes`` threads (one process: here, with every core). Returns the models trained."""
-    from ..models import OFFLINE_ZOO, list_zoo_models
+    from ..models import list_zoo_models
 
-    targets = model_targets(parameters, list_zoo_models(), derivable=OFFLINE_ZOO.names())
+    targets = model_targets(parameters, list_zoo_models(), derivable=list_zoo_models())
     missing = [t for t in targets if not cached_folder_exists(t)]
     print(f"  {len(targets) - len(missing)} of {len(targets)} models already in the cache", flush=True)
     missing.sort(key=_order)

@@ -37,6 +37,8 @@ LOCKED_TAG = "zslab"
 WEIGHTS_FILE = "image_tower.safetensors"
 CONFIG_FILE = "zslab_locked_text_config.json"
 CAPTIONS_PER_INPUT = 4
+#: The parts of a locked-text entry a variant may change (the data and towers define the model family).
+LOCKED_OVERRIDE_PARTS = ("train",)
 
 
 class LockedTextModel(nn.Module):
@@ -227,6 +229,21 @@ def locked_text_entry(name: str) -> Dict[str, Any]:
     return LOCKED_ZOO.entry(name)
 
 
+def training_caption_embeddings(name: str, seed: int = 0) -> Tuple[torch.Tensor, torch.Tensor]:
+    """What locked-text model ``name`` (seed ``seed``) trains against: the frozen sentence embeddings of its
+    distinct training captions ``[C, D]`` and each input's caption ids ``[N, K]`` (rows of that table), as
+    the training loop draws them. For diagnostics of the frozen text space (e.g. how flat CWCL's targets are)."""
+    from ..text import encode_cached
+
+    entry = locked_text_entry(name)
+    _, encoder, _, _ = build_locked_text_model(entry)
+    data = TRAINING_DATA.get(entry["data"]["kind"])(entry, seed)
+    unique = sorted({c for caps in data.captions for c in caps})
+    index = {c: i for i, c in enumerate(unique)}
+    ids = torch.tensor([[index[c] for c in caps] for caps in data.captions], dtype=torch.long)
+    return encode_cached(encoder, unique).float(), ids
+
+
 def build_locked_text_model(entry: Dict[str, Any]):
     """Fresh model, evaluation preprocess and training ``prepare`` for a zoo entry."""
     from ..text import load_text_encoder
@@ -249,11 +266,11 @@ def build_locked_text_model(entry: Dict[str, Any]):
 def locked_text_model_dir(name: str, seed: int = 0, progress: bool = True,
                           overrides: Optional[Dict[str, Any]] = None) -> Path:
     """Folder of the trained locked-text model ``name``/``seed``; trains it (once per machine) if absent or
-    damaged. ``overrides`` (changed entries, as for ``offline_model_dir``) are not supported here."""
-    entry = locked_text_entry(name)
-    if overrides:
-        raise InvalidChoiceError(f"overrides {sorted(overrides)} are not supported for locked-text model {name!r}: "
-                                 f"only zslab's offline (zsclip-*) models can be trained from a changed entry")
+    damaged. ``overrides`` change the ``train`` part of the entry (``{"train": {"loss": "cwcl"}}``, as for
+    ``offline_model_dir``): a different model with its own cache key and folder."""
+    from .zoo import with_overrides
+
+    entry = with_overrides(locked_text_entry(name), overrides, parts=LOCKED_OVERRIDE_PARTS)
     return LOCKED_ZOO.build_once(name, entry, seed, lambda folder: _train(folder, name, entry, seed, progress))
 
 
@@ -262,6 +279,10 @@ def _train(folder: Path, name: str, entry: Dict[str, Any], seed: int, progress: 
 
     torch.manual_seed(seed)
     model, encoder, _, prepare = build_locked_text_model(entry)
+    if entry["train"].get("loss", "infonce").startswith("cwcl") and model.text_head is not None:
+        raise InvalidChoiceError(f"{name}: CWCL weighs pairs by the frozen text tower's similarities, but this entry "
+                                 "trains a text head, so the loss would see trained text features; use a "
+                                 "locked-text entry without text_head (e.g. lit-animal-mnist)")
     data = TRAINING_DATA.get(entry["data"]["kind"])(entry, seed)
     unique = sorted({c for caps in data.captions for c in caps})
     index = {c: i for i, c in enumerate(unique)}

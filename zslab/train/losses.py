@@ -5,7 +5,8 @@ features (open_clip's models normalise them), where ``logit_scale`` is the inver
 InfoNCE and the sigmoid loss are open_clip's own implementations; InfoLOOB and CLOOB follow Fürst et al.
 (arXiv 2110.11316) and the authors' code (ml-jku/cloob, ``src/training/methods.py``); the alignment and
 uniformity terms are Wang and Isola's (arXiv 2005.10242), added to InfoNCE across the two modalities as the
-contrastive-gap paper proposes (arXiv 2405.18570).
+contrastive-gap paper proposes (arXiv 2405.18570); CWCL's continuous targets are Srinivasa et al.'s (arXiv
+2309.14580).
 """
 from __future__ import annotations
 
@@ -93,6 +94,51 @@ class AlignUniformClipLoss(torch.nn.Module):
                 + self.w_align * alignment(image_features, text_features) + self.w_uniform * uniformity(union))
 
 
+def cwcl_weights(frozen_features: torch.Tensor) -> torch.Tensor:
+    """CWCL's continuous similarity of every pair in a batch, from the *frozen* modality's embeddings:
+    ``w_ij = (q_i·q_j + 1) / 2`` for unit rows ``q`` (1 for a text and itself or an identical text, 0 for
+    opposite ones). No gradient flows through it."""
+    q = F.normalize(frozen_features.detach().float(), dim=-1)
+    return (q @ q.T + 1) / 2
+
+
+def soft_cross_entropy(logits: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Mean over rows of ``−Σ_j t_ij log softmax(logits_i)_j`` with targets ``t_ij = w_ij / Σ_k w_ik``."""
+    targets = weights / weights.sum(dim=1, keepdim=True)
+    return -(targets * torch.log_softmax(logits, dim=1)).sum(dim=1).mean()
+
+
+class CwclLoss(torch.nn.Module):
+    """Continuously weighted contrastive loss (CWCL, arXiv 2309.14580) for aligning a new tower to a frozen
+    one: instead of one-hot targets (the own caption positive, every other caption negative), each image's
+    target over the batch's texts is proportional to how similar those texts are to its own caption in the
+    frozen text space (:func:`cwcl_weights`), both directions averaged as InfoNCE is. Two captions of the same
+    class are then no longer pushed apart. The text features passed in must be the frozen encoder's (a
+    locked text tower with no trained text head, as zslab's ``lit-*`` locked-text models).
+
+    ``permute_weights`` is the control: the same weight matrix with its texts shuffled (one random
+    permutation of rows and columns, so each row keeps weight 1 on its own caption and the same spread of
+    weights elsewhere), which keeps the soft targets but unties them from which captions are alike.
+    ``one_direction`` weighs only the text→image direction (each caption's target over the batch's images)
+    and keeps one-hot targets image→text, as CellCLIP (Lu, Weinberger, Kim and Lee) adapts CWCL: soft targets anchored
+    on the modality whose similarities define them."""
+
+    def __init__(self, permute_weights: bool = False, one_direction: bool = False):
+        super().__init__()
+        self.permute_weights, self.one_direction = permute_weights, one_direction
+
+    def forward(self, image_features: torch.Tensor, text_features: torch.Tensor,
+                logit_scale: torch.Tensor) -> torch.Tensor:
+        w = cwcl_weights(text_features)
+        if self.permute_weights:
+            p = torch.randperm(len(w), device=w.device)
+            w = w[p][:, p]
+        logits = logit_scale * image_features @ text_features.T
+        image_to_text = (F.cross_entropy(logits, torch.arange(len(w), device=w.device)) if self.one_direction
+                         else soft_cross_entropy(logits, w))
+        return 0.5 * (image_to_text + soft_cross_entropy(logits.T, w))
+
+
 #: name -> factory returning an ``nn.Module`` called as ``loss(image_features, text_features, logit_scale, [logit_bias])``.
 LOSSES: Registry[Callable[[], torch.nn.Module]] = Registry("contrastive loss")
 LOSSES.add("infonce", lambda: open_clip.ClipLoss())
@@ -100,6 +146,9 @@ LOSSES.add("sigmoid", lambda: SigLipLoss())
 LOSSES.add("infoloob", InfoLOOBLoss)
 LOSSES.add("cloob", CloobLoss)
 LOSSES.add("infonce+align+uniform", AlignUniformClipLoss)
+LOSSES.add("cwcl", CwclLoss)
+LOSSES.add("cwcl-permuted-weights", lambda: CwclLoss(permute_weights=True))
+LOSSES.add("cwcl-text-to-image", lambda: CwclLoss(one_direction=True))
 
 
 def build_loss(name: str, **kwargs: Optional[float]) -> torch.nn.Module:

@@ -7,7 +7,7 @@ import functools
 import json
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 import open_clip
@@ -57,12 +57,13 @@ def offline_model_dir(name: str, seed: int = 0, overrides: Optional[Dict[str, Di
 ENTRY_PARTS = ("world", "train", "model_cfg")
 
 
-def with_overrides(entry: Dict[str, Any], overrides: Optional[Dict[str, Dict[str, Any]]]) -> Dict[str, Any]:
-    """``entry`` with ``overrides`` merged into its parts; an unknown part, knob or setting raises."""
+def with_overrides(entry: Dict[str, Any], overrides: Optional[Dict[str, Dict[str, Any]]],
+                   parts: Sequence[str] = ENTRY_PARTS) -> Dict[str, Any]:
+    """``entry`` with ``overrides`` merged into its ``parts``; an unknown part, knob or setting raises."""
     entry = copy.deepcopy(entry)
     for part, values in (overrides or {}).items():
-        if part not in ENTRY_PARTS:
-            raise InvalidChoiceError(f"unknown model entry part {part!r}; valid parts: {', '.join(ENTRY_PARTS)}")
+        if part not in parts:
+            raise InvalidChoiceError(f"unknown model entry part {part!r}; valid parts: {', '.join(parts)}")
         if part == "train":
             unknown = sorted(set(values) - set(TrainConfig.__dataclass_fields__))
             if unknown:
