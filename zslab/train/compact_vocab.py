@@ -22,8 +22,7 @@ def supports_compaction(model: torch.nn.Module) -> bool:
     """Whether ``model`` is an open_clip text tower whose token ids can be renumbered: a plain
     ``nn.Embedding`` and ``argmax`` pooling (``eos`` pooling looks for one fixed id)."""
     embedding = getattr(model, "token_embedding", None)
-    return (isinstance(embedding, torch.nn.Embedding) and type(embedding) is torch.nn.Embedding
-            and getattr(model, "text_pool_type", None) == "argmax")
+    return type(embedding) is torch.nn.Embedding and getattr(model, "text_pool_type", None) == "argmax"
 
 
 @contextmanager

@@ -80,7 +80,6 @@ def _train(model: torch.nn.Module, images_uint8: torch.Tensor, caption_tokens: t
     # run does not depend on what consumed random numbers before it (e.g. computing vs reading cached
     # features), and retraining a damaged model gives the same weights.
     torch.manual_seed(seed)
-    model.to(device)
     images_uint8, caption_tokens = images_uint8.to(device), caption_tokens.to(device)
     loss_fn = build_loss(cfg.loss)
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]

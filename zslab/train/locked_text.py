@@ -233,14 +233,19 @@ def training_caption_embeddings(name: str, seed: int = 0) -> Tuple[torch.Tensor,
     """What locked-text model ``name`` (seed ``seed``) trains against: the frozen sentence embeddings of its
     distinct training captions ``[C, D]`` and each input's caption ids ``[N, K]`` (rows of that table), as
     the training loop draws them. For diagnostics of the frozen text space (e.g. how flat CWCL's targets are)."""
-    from ..text import encode_cached
-
     entry = locked_text_entry(name)
     _, encoder, _, _ = build_locked_text_model(entry)
-    data = TRAINING_DATA.get(entry["data"]["kind"])(entry, seed)
-    unique = sorted({c for caps in data.captions for c in caps})
+    return _caption_table(encoder, TRAINING_DATA.get(entry["data"]["kind"])(entry, seed).captions)
+
+
+def _caption_table(encoder, captions: List[List[str]]) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Frozen embeddings of the distinct captions ``[C, D]`` (each encoded once, cached) and every input's
+    caption ids ``[N, K]`` into that table: what the training loop looks captions up in."""
+    from ..text import encode_cached
+
+    unique = sorted({c for caps in captions for c in caps})
     index = {c: i for i, c in enumerate(unique)}
-    ids = torch.tensor([[index[c] for c in caps] for caps in data.captions], dtype=torch.long)
+    ids = torch.tensor([[index[c] for c in caps] for caps in captions], dtype=torch.long)
     return encode_cached(encoder, unique).float(), ids
 
 
@@ -275,8 +280,6 @@ def locked_text_model_dir(name: str, seed: int = 0, progress: bool = True,
 
 
 def _train(folder: Path, name: str, entry: Dict[str, Any], seed: int, progress: bool) -> Dict[str, Any]:
-    from ..text import encode_cached
-
     torch.manual_seed(seed)
     model, encoder, _, prepare = build_locked_text_model(entry)
     if entry["train"].get("loss", "infonce").startswith("cwcl") and model.text_head is not None:
@@ -284,10 +287,8 @@ def _train(folder: Path, name: str, entry: Dict[str, Any], seed: int, progress: 
                                  "trains a text head, so the loss would see trained text features; use a "
                                  "locked-text entry without text_head (e.g. lit-animal-mnist)")
     data = TRAINING_DATA.get(entry["data"]["kind"])(entry, seed)
-    unique = sorted({c for caps in data.captions for c in caps})
-    index = {c: i for i, c in enumerate(unique)}
-    ids = torch.tensor([[index[c] for c in caps] for caps in data.captions], dtype=torch.long)
-    model.text_table = encode_cached(encoder, unique).float()
+    table, ids = _caption_table(encoder, data.captions)
+    model.text_table = table
     cfg = TrainConfig(**entry["train"])
     t0 = time.perf_counter()
     history = train_contrastive(model, data.inputs, ids, cfg, seed=seed, progress=progress, prepare=prepare,
@@ -298,7 +299,7 @@ def _train(folder: Path, name: str, entry: Dict[str, Any], seed: int, progress: 
     (folder / CONFIG_FILE).write_text(json.dumps({"name": name, "entry": entry}, indent=2))
     return {"name": name, "seed": seed, "train": cfg.as_dict(), "data": entry["data"],
             "text_encoder": entry["text_encoder"], "heldout_classes": data.heldout_classes,
-            "n_unique_captions": len(unique), "n_train_inputs": int(len(data.inputs)),
+            "n_unique_captions": len(table), "n_train_inputs": int(len(data.inputs)),
             "locked": "image" if model.text_head is not None else "text",
             "n_trainable_parameters": sum(p.numel() for n, p in model.named_parameters()
                                           if p.requires_grad and not n.startswith("backbone.")),

@@ -136,13 +136,11 @@ def train_no_tower(clip: torch.nn.Module, tokenizer: Callable, image_features: t
 def _prompt_tokens(tokenizer: Callable, templates: Sequence[str], captions: Sequence[Sequence[str]]) -> torch.Tensor:
     """Token ids ``[N, K, P, L]`` of every caption (N images × K captions) in each of P templates, each distinct
     prompt tokenized once: the same ids as tokenizing a batch's prompts at each step, at a fraction of the cost."""
-    from .zoo import fast_tokenize
+    from .zoo import tokenize_unique
 
-    prompts = [[[t.format(c) for t in templates] for c in per_image] for per_image in captions]
-    unique = sorted({p for per_image in prompts for per_caption in per_image for p in per_caption})
-    row = {p: i for i, p in enumerate(unique)}
-    table = fast_tokenize(tokenizer, unique)
-    return table[torch.tensor([[[row[p] for p in per_caption] for per_caption in per_image] for per_image in prompts])]
+    per_image = [[t.format(c) for c in caps for t in templates] for caps in captions]
+    tokens = tokenize_unique(tokenizer, per_image)                          # [N, K·P, L], caption-major
+    return tokens.view(len(captions), -1, len(templates), tokens.shape[-1])
 
 
 def no_tower_model(clip: torch.nn.Module, state: Dict[str, torch.Tensor]) -> torch.nn.Module:
