@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from zslab.cache import TensorCache, cache_key
+from zslab.cache import RowCache, TensorCache, cache_key
 from zslab.datasets import build_dataset
 from zslab.embeddings import image_features
 from zslab.models import LoadedModel
@@ -200,3 +200,50 @@ def test_image_features_default_cache_lives_under_zslab_cache(zsclip_micro, coun
     image_features(zsclip_micro, ds, progress=False)
     assert count_encodes["calls"] == 1
     assert len(list((tmp_path / "private" / "embeddings").rglob("*.pt"))) == 1
+
+
+# ---------------------------------------------------------------------------------------------------------
+# RowCache: per-row results shared by every subset of one source
+# ---------------------------------------------------------------------------------------------------------
+def _row_values(rows):
+    return {"x": torch.as_tensor(np.asarray(rows), dtype=torch.float32)[:, None] * torch.ones(1, 3)}
+
+
+def test_row_cache_computes_only_rows_no_shard_holds(tmp_path):
+    store, asked = RowCache(tmp_path), []
+    source = {"dataset": "toy"}
+
+    def compute_for(rows):
+        def compute(positions):
+            asked.append(sorted(int(r) for r in np.asarray(rows)[positions]))
+            return _row_values(np.asarray(rows)[positions])
+        return compute
+
+    first = np.array([5, 1, 9])
+    out = store.get_or_compute(source, first, compute_for(first))["x"]
+    assert out[:, 0].tolist() == [5, 1, 9] and asked == [[1, 5, 9]]
+    second = np.array([9, 2, 2, 1, 7])  # repeats, overlaps and new rows
+    out = store.get_or_compute(source, second, compute_for(second))["x"]
+    assert out[:, 0].tolist() == [9, 2, 2, 1, 7] and asked[-1] == [2, 7]
+    assert store.rows_computed == 5 and store.rows_read == 2  # 9 and 1 were stored; 2 is computed once
+    before = len(asked)
+    store.get_or_compute(source, second, compute_for(second))
+    assert len(asked) == before  # everything stored: compute is not called
+    assert len(list(store.folder(source).glob("*.pt"))) == 2
+    store.get_or_compute({"dataset": "other"}, first, compute_for(first))
+    assert asked[-1] == [1, 5, 9]  # another source shares nothing
+
+
+def test_row_cache_recomputes_a_damaged_shard_and_checks_sizes(tmp_path):
+    store = RowCache(tmp_path)
+    rows = np.array([0, 3])
+    store.get_or_compute({"s": 1}, rows, lambda pos: _row_values(rows[pos]))
+    shard = next(store.folder({"s": 1}).glob("*.pt"))
+    shard.write_bytes(shard.read_bytes()[:40])
+    with pytest.warns(RuntimeWarning, match="corrupt"):
+        out = store.get_or_compute({"s": 1}, rows, lambda pos: _row_values(rows[pos]))
+    assert out["x"][:, 0].tolist() == [0, 3]
+    with pytest.raises(ValueError, match="returned 1 rows"):
+        store.get_or_compute({"s": 2}, rows, lambda pos: _row_values(rows[pos][:1]))
+    with pytest.raises(ValueError, match="non-negative"):
+        store.get_or_compute({"s": 1}, np.array([-1]), lambda pos: _row_values(pos))

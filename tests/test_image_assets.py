@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from zslab.cache import TensorCache
-from zslab.datasets import build_dataset, list_datasets, load_classnames, subsample
+from zslab.datasets import build_dataset, list_datasets, load_classnames, select, subsample
 from zslab.errors import MissingAssetError
 
 from conftest import require_system_asset
@@ -96,18 +96,28 @@ def test_efficientnet_features_are_the_classifier_input(foolbox_batch):
 def test_efficientnet_features_of_a_dataset_are_cached(tmp_path):
     from zslab.assets import efficientnet_features
 
-    ds = subsample(build_dataset("animal_mnist", split="test"), max_samples=12, seed=0)
+    full = build_dataset("animal_mnist", split="test")
+    ds = subsample(full, max_samples=12, seed=0)
     cache = TensorCache(tmp_path / "cache")
+
+    def shard_sizes():
+        return sorted(len(torch.load(p, weights_only=True)["rows"]) for p in (tmp_path / "cache").rglob("*.pt"))
+
     f1 = efficientnet_features(ds, batch_size=8, image_size=64, cache=cache)
     assert f1.shape == (12, 1280) and torch.isfinite(f1).all()
-    assert (cache.hits, cache.misses) == (0, 1)
+    assert shard_sizes() == [12]
     f2 = efficientnet_features(ds, batch_size=5, image_size=64, cache=cache)
-    assert (cache.hits, cache.misses) == (1, 1) and torch.equal(f1, f2)
-    # another image size, or another subset, is another entry
+    assert shard_sizes() == [12] and torch.equal(f1, f2)
+    # another image size is another source; an overlapping subset computes only the rows not stored yet
     efficientnet_features(ds, batch_size=8, image_size=32, cache=cache)
-    other = subsample(build_dataset("animal_mnist", split="test"), max_samples=12, seed=1)
-    efficientnet_features(other, batch_size=8, image_size=32, cache=cache)
-    assert cache.misses == 3
+    assert shard_sizes() == [12, 12]
+    rows = ds.source_rows()[1]
+    overlap = select(full, np.concatenate([rows[:6], [r for r in range(30) if r not in set(rows)][:4]]))
+    f3 = efficientnet_features(overlap, batch_size=8, image_size=64, cache=cache)
+    assert shard_sizes() == [4, 12, 12] and torch.equal(f3[:6], f1[:6])
+    # each image's features do not depend on which subset (batch) computed them first
+    direct = efficientnet_features(overlap, batch_size=8, image_size=64, use_cache=False)
+    assert torch.equal(f3, direct)
     # the dataset's own transform (e.g. a CLIP preprocess) is not used, nor changed
     ds.transform = lambda im: "not a PIL image"
     assert torch.equal(efficientnet_features(ds, image_size=64, cache=cache), f1)

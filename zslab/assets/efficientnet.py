@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..cache import TensorCache
+from ..cache import RowCache, TensorCache
 from ..errors import MissingAssetError, ZslabError
 
 __all__ = ["EFFICIENTNET_ARCH", "FEATURE_DIM", "WeightMappingError", "load_efficientnet_lite0",
@@ -226,9 +226,11 @@ def efficientnet_features(images: Union[torch.Tensor, Any], batch_size: int = 64
     float tensor ``[N, 3, H, W]`` that is already preprocessed (then ``image_size`` must be ``None`` or H).
     Labels of a dataset are ``dataset.targets``, in the same order.
 
-    Cached under the weights file's SHA-256, the transform, and the dataset identity (or, for a tensor,
-    a hash of its bytes): a second call with the same arguments reads the cache. ``use_cache=False``
-    computes without reading or writing it (also the only choice for a dataset without ``identity``).
+    Cached under the weights file's SHA-256 and the transform; a tensor under a hash of its bytes
+    (``cache``), a dataset image by image under its *source* dataset and row (a
+    :class:`zslab.cache.RowCache` in ``cache``'s folder): subsets of one split drawn with other seeds encode only the images no
+    earlier subset did. ``use_cache=False`` computes without reading or writing it (also the only choice
+    for a dataset without ``identity``).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -254,37 +256,48 @@ def efficientnet_features(images: Union[torch.Tensor, Any], batch_size: int = 64
             model = _shared_model()
             chunks = [_pooled(model, xc[i:i + batch_size]) for i in range(0, len(xc), batch_size)]
             return {"features": torch.cat(chunks) if chunks else torch.empty(0, FEATURE_DIM)}
-    else:
-        dataset = _without_transform(images)
-        transform = efficientnet_transform(image_size, crop_pct)
-        identity = getattr(images, "identity", None)
-        if identity is None and use_cache:
-            raise ValueError(f"{type(images).__name__} has no 'identity' to key the cache with: pass "
-                             "use_cache=False (or a zslab dataset)")
-        description = {**base, "input": "dataset", "transform": repr(transform), "image_size": image_size,
-                       "dataset": identity}
 
-        def compute() -> Dict[str, torch.Tensor]:
-            from tqdm.auto import tqdm
+        if not use_cache:
+            return compute()["features"]
+        return (cache or TensorCache()).get_or_compute(description, compute)["features"]
 
-            model = _shared_model()
-            n = len(dataset)
-            chunks = []
-            name = f"{getattr(images, 'name', 'images')}/{getattr(images, 'split', '')}"
-            for start in tqdm(range(0, n, batch_size), desc=f"EfficientNet-Lite0 {name}",
-                              disable=not progress, mininterval=2.0):
-                batch = []
-                for i in range(start, min(start + batch_size, n)):
-                    image = dataset[i][0]
-                    if not isinstance(image, Image.Image):
-                        image = Image.fromarray(np.asarray(image))
-                    batch.append(transform(image.convert("RGB")))
-                chunks.append(_pooled(model, torch.stack(batch)))
-            return {"features": torch.cat(chunks) if chunks else torch.empty(0, FEATURE_DIM)}
+    dataset = _without_transform(images)
+    transform = efficientnet_transform(image_size, crop_pct)
+    if getattr(images, "identity", None) is None and use_cache:
+        raise ValueError(f"{type(images).__name__} has no 'identity' to key the cache with: pass "
+                         "use_cache=False (or a zslab dataset)")
+    name = f"{getattr(images, 'name', 'images')}/{getattr(images, 'split', '')}"
+
+    def compute_positions(positions: np.ndarray) -> Dict[str, torch.Tensor]:
+        from tqdm.auto import tqdm
+
+        model = _shared_model()
+        chunks = []
+        for start in tqdm(range(0, len(positions), batch_size), desc=f"EfficientNet-Lite0 {name}",
+                          disable=not progress, mininterval=2.0):
+            batch = []
+            for i in positions[start:start + batch_size]:
+                image = dataset[int(i)][0]
+                if not isinstance(image, Image.Image):
+                    image = Image.fromarray(np.asarray(image))
+                batch.append(transform(image.convert("RGB")))
+            n = len(batch)
+            # Pad to a full batch: oneDNN's numbers depend on the batch size (~1e-5), never on the other
+            # images in it, so each image's features are the same whichever subset asked for it first.
+            batch += [batch[-1]] * (batch_size - n)
+            chunks.append(_pooled(model, torch.stack(batch))[:n])
+        return {"features": torch.cat(chunks) if chunks else torch.empty(0, FEATURE_DIM)}
 
     if not use_cache:
-        return compute()["features"]
-    return (cache or TensorCache()).get_or_compute(description, compute)["features"]
+        return compute_positions(np.arange(len(dataset)))["features"]
+    source, rows = images.source_rows() if hasattr(images, "source_rows") else (images.identity,
+                                                                                 np.arange(len(dataset)))
+    # Not keyed by batch_size: the first writer's batch size stays (as it did per subset); the lab uses 64.
+    description = {**base, "input": "dataset rows", "transform": repr(transform), "image_size": image_size,
+                   "dataset": source}
+    store = RowCache((cache or TensorCache()).root / "rows")
+    found = store.get_or_compute(description, rows, compute_positions)
+    return found.get("features", torch.empty(0, FEATURE_DIM))
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -109,6 +109,19 @@ class ZSDataset(torch.utils.data.Dataset):
 
         return fill_templates(self.classes, list(templates or self.templates))
 
+    def source_rows(self) -> Tuple[Dict[str, Any], np.ndarray]:
+        """``(identity of the full dataset, row numbers in it)`` of these samples.
+
+        A subset made by :func:`select` (or :func:`subsample`, :func:`select_classes`) knows which rows of
+        its source it holds, so a per-image cache keyed by the source (:class:`zslab.cache.RowCache`) is
+        shared by every subset of it. A dataset whose identity changed after the selection, or that was
+        not made by ``select``, is its own source (rows ``0..n-1``).
+        """
+        source = vars(self).get("_source")
+        if source is not None and source[2] == self.identity:
+            return source[0], source[1]
+        return self.identity, np.arange(len(self), dtype=np.int64)
+
     def identity_hash(self) -> str:
         """A short, stable hash of :attr:`identity` (for cache keys)."""
         blob = json.dumps(self.identity, sort_keys=True, default=str).encode()
@@ -251,6 +264,8 @@ def select(ds: ZSDataset, indices: Sequence[int], **how: Any) -> ZSDataset:
         if key not in vars(view):
             setattr(view, key, value)
     view.identity = {**ds.identity, "selection": selection}
+    source_identity, source_rows = ds.source_rows()
+    view._source = (source_identity, source_rows[chosen], view.identity)
     return view
 
 
