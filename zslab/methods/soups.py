@@ -127,47 +127,53 @@ class SoupResults:
 
 
 class _Scorer:
-    """Scores state dicts of one task's classifier on its sets (inputs prepared once; logits cached under a
-    digest of the weights, so a warm rerun and a greedy soup equal to a single model do not recompute)."""
+    """Scores state dicts of one task's classifier on its sets. Logits are cached under a digest of the
+    weights and the sets asked for, and a set's images are rendered only when some logits are computed:
+    a warm rerun, and a greedy soup equal to a single model, compute nothing."""
 
     def __init__(self, lm: Any, task: FinetuneTask, cache: Optional[TensorCache] = None, batch_size: int = 1024):
         self.task = task
         self.cache = cache or TensorCache()
         self.classifier = zero_shot_init_classifier(lm.model, task.seen_head, task.logit_scale).eval()
         self.initial = {k: v.clone() for k, v in self.classifier.state_dict().items()}  # step 0: zero-shot
-        self.inputs = {s: images_to_tensor(torch.from_numpy(task.datasets[s].images), MEAN, STD) for s in SETS}
+        self._inputs: Dict[str, torch.Tensor] = {}
         self.labels = {s: torch.from_numpy(task.datasets[s].targets) for s in SETS}
         self.batch_size = batch_size
         self.identity = {"sets": {s: task.datasets[s].identity for s in SETS},
                          "heads": tensor_digest({"seen": task.seen_head, "held-out": task.heldout_head}),
                          "logit_scale": round(float(task.logit_scale), 6)}
 
+    def _input(self, s: str) -> torch.Tensor:
+        if s not in self._inputs:
+            self._inputs[s] = images_to_tensor(torch.from_numpy(self.task.datasets[s].images), MEAN, STD)
+        return self._inputs[s]
+
     @torch.no_grad()
     def _outputs(self, s: str) -> torch.Tensor:
-        x = self.inputs[s]
+        x = self._input(s)
         if s == "held-out":  # zero-shot on the held-out classes: fine-tuned image tower, unchanged text tower
             feats = torch.cat([self.classifier.features(x[i:i + self.batch_size])
                                for i in range(0, len(x), self.batch_size)])
             return self.task.logit_scale * feats @ self.task.heldout_head.T
         return torch.cat([self.classifier(x[i:i + self.batch_size]) for i in range(0, len(x), self.batch_size)])
 
-    def logits(self, state: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    def logits(self, state: Mapping[str, torch.Tensor], sets: Sequence[str] = SETS) -> Dict[str, torch.Tensor]:
         weights = _weights(state)
-        description = {"kind": "soup candidate logits", "weights": tensor_digest(weights), **self.identity}
+        description = {"kind": "soup candidate logits", "weights": tensor_digest(weights), "scored": list(sets),
+                       **self.identity}
 
         def compute() -> Dict[str, torch.Tensor]:
             self.classifier.load_state_dict(weights)
-            return {s: self._outputs(s) for s in SETS}
+            return {s: self._outputs(s) for s in sets}
 
         return self.cache.get_or_compute(description, compute)
 
     def correct(self, logits: Mapping[str, torch.Tensor]) -> Dict[str, np.ndarray]:
-        return {s: (logits[s].argmax(1) == self.labels[s]).numpy() for s in SETS}
+        return {s: (logits[s].argmax(1) == self.labels[s]).numpy() for s in logits}
 
     def val_accuracy(self, state: Mapping[str, torch.Tensor]) -> float:
-        """Top-1 on ``val`` only (the greedy soup's trials; not cached: each trial is scored once)."""
-        self.classifier.load_state_dict(_weights(state))
-        return float((self._outputs("val").argmax(1) == self.labels["val"]).float().mean())
+        """Top-1 on ``val`` only: a greedy soup's trials."""
+        return float(self.correct(self.logits(state, ("val",)))["val"].mean())
 
 
 def soup_experiment(model: str, seeds: Sequence[int], finetunes: Mapping[str, Mapping[str, Any]], n_train: int,
