@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import asdict, dataclass
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -141,11 +141,15 @@ def zero_shot_init_classifier(clip: nn.Module, class_embeddings: torch.Tensor,
 def finetune_classifier(classifier: nn.Module, images_uint8: torch.Tensor, labels: torch.Tensor,
                         cfg: FinetuneConfig, mean: Sequence[float] = (0.5, 0.5, 0.5),
                         std: Sequence[float] = (0.5, 0.5, 0.5), progress: bool = False,
-                        label: str = "") -> Dict[str, List[float]]:
+                        label: str = "", extra_loss: Optional[Callable[[int, torch.Generator], torch.Tensor]] = None,
+                        after_step: Optional[Callable[[int], None]] = None) -> Dict[str, List[float]]:
     """Train ``classifier`` in place on uint8 ``[N, H, W, 3]`` images and int labels; the loss history.
 
     Batches are drawn with replacement by a generator seeded with ``cfg.seed`` (as the contrastive loop
-    does); weight decay applies to matrices only. Every 10 steps the progress is published through
+    does); weight decay applies to matrices only; parameters with ``requires_grad=False`` (e.g. a fixed
+    text head) are left alone. ``extra_loss(step, generator)`` is added to the cross-entropy (ZSCL's
+    distillation on reference data draws its batch from the same generator); ``after_step(step)`` runs
+    after each update (weight averaging). Every 10 steps the progress is published through
     :mod:`zslab.progress` as "fine-tuning <label>".
     """
     if images_uint8.ndim != 4 or images_uint8.shape[-1] != 3 or images_uint8.dtype != torch.uint8:
@@ -156,8 +160,9 @@ def finetune_classifier(classifier: nn.Module, images_uint8: torch.Tensor, label
     augment = AUGMENTATIONS.get(cfg.augment)
     gen = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)  # dropout and other in-model randomness
-    decay = [p for p in classifier.parameters() if p.ndim >= 2]
-    no_decay = [p for p in classifier.parameters() if p.ndim < 2]
+    trained = [p for p in classifier.parameters() if p.requires_grad]
+    decay = [p for p in trained if p.ndim >= 2]
+    no_decay = [p for p in trained if p.ndim < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, foreach=True)
     history: Dict[str, List[float]] = {"loss": []}
@@ -169,10 +174,14 @@ def finetune_classifier(classifier: nn.Module, images_uint8: torch.Tensor, label
         idx = torch.randint(0, len(labels), (cfg.batch_size,), generator=gen)
         batch = images_to_tensor(augment(images_uint8[idx], gen), mean, std)
         loss = F.cross_entropy(classifier(batch), labels[idx], label_smoothing=cfg.label_smoothing)
+        if extra_loss is not None:
+            loss = loss + extra_loss(step, gen)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(classifier.parameters(), cfg.grad_clip)
+        torch.nn.utils.clip_grad_norm_(trained, cfg.grad_clip)
         opt.step()
+        if after_step is not None:
+            after_step(step)
         history["loss"].append(loss.item())
         if step == 0 or (step + 1) % 10 == 0 or step + 1 == cfg.steps:
             progress_channel.report(f"fine-tuning {label or cfg.augment}", step + 1, cfg.steps,
