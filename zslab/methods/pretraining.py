@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from ..errors import ZslabError
+from ..errors import ZslabError, check_choice
 
 Overrides = Mapping[str, Mapping[str, Any]]
 
@@ -65,20 +65,27 @@ class VariantScores:
 def zero_shot_variants(model: str, variants: Mapping[str, Optional[Overrides]], seeds: Sequence[int],
                        dataset: str = "zsworld", split: str = "unseen", n_per_class: int = 100,
                        template_set: str = "ensemble", batch_size: int = 256, device: str = "cpu",
-                       keep_models: bool = False) -> VariantScores:
+                       keep_models: bool = False, prompt_modes: Optional[Mapping[str, str]] = None) -> VariantScores:
     """Train (or load) every variant for every seed and score it zero-shot on the same test images (drawn
-    with the seed), with the templates ``template_set`` of ``dataset``."""
+    with the seed), with the templates ``template_set`` of ``dataset``. ``prompt_modes`` (variant label →
+    ``caption`` or ``label``) puts that source's prefix word in front of the variant's prompts (models
+    trained with prefix conditioning, ``zslab.train.label_data``); two labels may name one model."""
     from ..datasets import load_templates
     from ..evaluation import correct_vector, encode_eval_set
+    from ..train.label_data import prefixed
     from ..zeroshot import build_classifier
 
-    templates = load_templates(dataset, template_set)
+    base_templates = load_templates(dataset, template_set)
+    for label in prompt_modes or {}:
+        check_choice("variant given a prompt mode", label, list(variants))
     out = VariantScores()
     for seed in seeds:
         out.correct[seed] = {}
         for label, overrides in variants.items():
             run = encode_eval_set(model, "", dataset, split, seed, n_per_class, overrides=dict(overrides or {}),
                                   batch_size=batch_size, device=device)
+            mode = (prompt_modes or {}).get(label)
+            templates = prefixed(base_templates, mode) if mode else base_templates
             classifier = build_classifier(run.encode_text, run.dataset.classes, templates)
             out.correct[seed][label] = correct_vector(run.features, run.labels, classifier)
             manifest = run.model.manifest or {}

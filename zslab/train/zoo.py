@@ -18,6 +18,7 @@ from ..world import load_world_spec, make_corpus
 from ..world.corpus import world_setting
 from ..errors import InvalidChoiceError
 from .contrastive import TrainConfig, train_contrastive
+from .label_data import check_label_data, mix_training_data
 from .model_zoo import MANIFEST_FILE, ModelZoo, read_manifest  # noqa: F401  (re-exported)
 
 #: Bump when training code changes what a config produces: old cached models are then not reused.
@@ -54,7 +55,9 @@ def offline_model_dir(name: str, seed: int = 0, overrides: Optional[Dict[str, Di
     return OFFLINE_ZOO.build_once(name, entry, seed, lambda folder: _train_into(folder, name, entry, seed, progress))
 
 
-ENTRY_PARTS = ("world", "train", "model_cfg")
+#: Parts of a model entry that overrides may change; ``label_data`` (a classification dataset mixed into
+#: the captions, see label_data.py) is absent from the zoo's entries and added only by an override.
+ENTRY_PARTS = ("world", "train", "model_cfg", "label_data")
 
 
 def with_overrides(entry: Dict[str, Any], overrides: Optional[Dict[str, Dict[str, Any]]],
@@ -69,19 +72,26 @@ def with_overrides(entry: Dict[str, Any], overrides: Optional[Dict[str, Dict[str
             if unknown:
                 raise InvalidChoiceError(f"unknown training setting {unknown[0]!r}; valid settings: "
                                          f"{', '.join(TrainConfig.__dataclass_fields__)}")
-        entry[part] = {**entry[part], **copy.deepcopy(dict(values))}
+        entry[part] = {**entry.get(part, {}), **copy.deepcopy(dict(values))}
     if "world" in (overrides or {}):
         world_setting(entry["world"], load_world_spec())  # validates the knobs now, not after training
+    if "label_data" in (overrides or {}):
+        entry["label_data"] = check_label_data(entry["label_data"])
+        world_setting({**entry["world"], **entry["label_data"]["world"]}, load_world_spec())
     return entry
 
 
 def training_data(entry: Dict[str, Any], seed: int):
     """Rendered training images ``[N,H,W,3]``, captions ``N × K`` and the split, for an offline model entry.
 
-    Held-out (unseen) compositions never appear: neither drawn nor named in any caption.
+    Held-out (unseen) compositions never appear: neither drawn nor named in any caption. An entry with a
+    ``label_data`` part has that classification dataset appended (label_data.py).
     """
     corpus = training_corpus(entry["world"], seed)
-    return corpus.images, corpus.captions, corpus.split
+    if "label_data" not in entry:
+        return corpus.images, corpus.captions, corpus.split
+    images, captions = mix_training_data(entry["world"], entry["label_data"], seed, corpus.images, corpus.captions)
+    return images, captions, corpus.split
 
 
 def training_corpus(world: Dict[str, Any], seed: int):
@@ -172,6 +182,7 @@ def _train_into(folder: Path, name: str, entry: Dict[str, Any], seed: int, progr
         "n_parameters": sum(p.numel() for p in model.parameters()),
         "train_seconds": round(seconds, 2), "images_per_second": round(history["images_per_second"][0], 1),
         "final_loss": history["loss"][-1], "loss_every_10": history["loss"][::10],
+        **({"label_data": entry["label_data"]} if "label_data" in entry else {}),
     }
 
 
