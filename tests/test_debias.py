@@ -152,3 +152,22 @@ def test_prior_matching_handles_near_one_hot_predictions():
     w = prior_matching_weights(p)
     assert np.abs(reweight(p, w).mean(0) - 0.1).max() < 1e-8 and prior_imbalance(reweight(p, w)) < 1e-10
     assert (reweight(p, w).argmax(1) == y).mean() > (p.argmax(1) == y).mean() + 0.1
+
+
+def test_cached_reweighting_weights_are_the_computed_ones_and_read_back(tmp_path):
+    from zslab.cache import TensorCache
+    from zslab.methods.debias import cached_reweighting_weights, reweighting_weights, softmax
+
+    rng = np.random.default_rng(0)
+    probs = softmax(rng.normal(size=(40, 5)) * 3)
+    null = softmax(rng.normal(size=(2, 5)))
+    labels = rng.integers(0, 5, size=40)
+    cache = TensorCache(tmp_path)
+    direct = reweighting_weights(probs, null, labels)
+    first = cached_reweighting_weights(probs, null, labels, cache=cache)
+    again = cached_reweighting_weights(probs, null, labels, cache=cache)
+    assert (cache.misses, cache.hits) == (1, 1)
+    for m in direct:
+        assert np.array_equal(direct[m], first[m]) and np.array_equal(first[m], again[m]) and first[m].dtype == direct[m].dtype
+    cached_reweighting_weights(probs[::-1].copy(), null, labels, cache=cache)
+    assert cache.misses == 2

@@ -173,6 +173,27 @@ def reweighting_weights(probs, null_probs, labels) -> Dict[str, np.ndarray]:
             "oracle": optimal_weights(p, labels, prior_matched=matched)}
 
 
+def cached_reweighting_weights(probs, null_probs, labels, cache=None) -> Dict[str, np.ndarray]:
+    """:func:`reweighting_weights`, read from the tensor cache when these exact inputs were seen (prior
+    matching's 500 iterations and the oracle's sweeps were most of the word-bias notebook's warm rerun)."""
+    import hashlib
+
+    import torch
+
+    from ..cache import TensorCache
+
+    arrays = [np.ascontiguousarray(np.asarray(a)) for a in (probs, null_probs, labels)]
+    digest = hashlib.sha256()
+    for a in arrays:
+        digest.update(f"{a.dtype}{a.shape}".encode())
+        digest.update(a.tobytes())
+    description = {"kind": "class reweighting weights", "methods": list(REWEIGHTINGS), "inputs": digest.hexdigest(),
+                   "dtypes": "as computed"}  # each method's own dtype is kept: the reweighted scores do not move
+    found = (cache or TensorCache()).get_or_compute(
+        description, lambda: {m: torch.from_numpy(np.ascontiguousarray(w)) for m, w in reweighting_weights(*arrays).items()})
+    return {m: found[m].numpy() for m in REWEIGHTINGS}
+
+
 def _encode_once(encode_text, texts: List[str]):
     """``encode_text`` with every text of ``texts`` encoded in one batch up front, then looked up (one
     sentence-encoder call instead of one per classifier)."""
@@ -226,7 +247,7 @@ def word_bias_experiment(inputs, words: Dict[str, List[str]], vary_words: bool, 
         probs = softmax(scale * (inputs.features @ w.T).numpy())
         null_probs = softmax(scale * (inputs.null_features @ w.T).numpy())
         row = {}
-        for m, wm in reweighting_weights(probs, null_probs, inputs.labels).items():
+        for m, wm in cached_reweighting_weights(probs, null_probs, inputs.labels).items():
             reweighted = reweight(probs, wm)
             correct = (reweighted.argmax(1) == inputs.labels).astype(np.float64)
             sums[m] += correct
