@@ -93,11 +93,18 @@ def rendered_image_features(model: LoadedModel, images_uint8, batch_size: int = 
     """Unit features ``[N, D]`` of rendered zsworld images ``[N, H, W, 3]`` uint8 (numpy or tensor) through a
     zslab offline CLIP, normalised as in its training (no resizing: they are drawn at its input size). For
     images made on the fly (support sets, training scenes) that have no dataset identity to cache under."""
+    return encode_rendered(model.encode_image, images_uint8, batch_size)
+
+
+def encode_rendered(encode_image: Callable[[torch.Tensor], torch.Tensor], images_uint8,
+                    batch_size: int = 512) -> torch.Tensor:
+    """Unit features ``[N, D]`` of uint8 images ``[N, H, W, 3]`` through ``encode_image`` (any image tower:
+    a model's, or one being fine-tuned), in batches, with the offline zoo's normalisation, without gradients."""
     from .train.contrastive import images_to_tensor
     from .train.zoo import MEAN, STD
 
     images = torch.as_tensor(images_uint8)
     with torch.no_grad():
-        feats = [model.encode_image(images_to_tensor(images[i:i + batch_size], MEAN, STD))
+        feats = [encode_image(images_to_tensor(images[i:i + batch_size], MEAN, STD))
                  for i in range(0, len(images), batch_size)]
     return torch.nn.functional.normalize(torch.cat(feats).float(), dim=-1)

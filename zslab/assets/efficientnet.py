@@ -17,7 +17,6 @@ at about 5-10 images/s at 224 px and 17-135 images/s at 96 px (4-20x faster, dep
 """
 from __future__ import annotations
 
-import copy
 import functools
 import hashlib
 import importlib.util
@@ -30,6 +29,7 @@ import torch
 from PIL import Image
 
 from ..cache import RowCache, TensorCache
+from ..datasets.base import without_transform
 from ..errors import MissingAssetError, ZslabError
 
 __all__ = ["EFFICIENTNET_ARCH", "FEATURE_DIM", "WeightMappingError", "load_efficientnet_lite0",
@@ -206,15 +206,6 @@ def _pooled(model: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:
 # --------------------------------------------------------------------------------------------------------
 # Features
 # --------------------------------------------------------------------------------------------------------
-def _without_transform(dataset: Any) -> Any:
-    """A shallow copy of a zslab dataset that yields PIL images (its own ``transform`` switched off)."""
-    if getattr(dataset, "transform", None) is None:
-        return dataset
-    view = copy.copy(dataset)
-    view.transform = None
-    return view
-
-
 def efficientnet_features(images: Union[torch.Tensor, Any], batch_size: int = 64,
                           image_size: Optional[int] = None, *, crop_pct: Optional[float] = None,
                           cache: Optional[TensorCache] = None, use_cache: bool = True,
@@ -261,7 +252,7 @@ def efficientnet_features(images: Union[torch.Tensor, Any], batch_size: int = 64
             return compute()["features"]
         return (cache or TensorCache()).get_or_compute(description, compute)["features"]
 
-    dataset = _without_transform(images)
+    dataset = without_transform(images)
     transform = efficientnet_transform(image_size, crop_pct)
     if getattr(images, "identity", None) is None and use_cache:
         raise ValueError(f"{type(images).__name__} has no 'identity' to key the cache with: pass "

@@ -16,7 +16,8 @@ from typing import Any, Callable, List, Optional, Sequence, TypeVar
 from ..errors import check_choice
 from ..registry import Registry
 from .base import (ArrayDataset, DataFileError, FolderDataset, ZSDataset, load_classnames,
-                   load_classnames_file, load_templates, select, select_classes, subsample, validate_templates)
+                   load_classnames_file, load_templates, select, select_classes, subsample, validate_templates,
+                   without_transform)
 from .export import export_imagefolder
 
 F = TypeVar("F", bound=Callable[..., ZSDataset])
@@ -79,5 +80,5 @@ except ImportError:  # pragma: no cover
     pass
 
 __all__ = ["DATASETS", "build_dataset", "export_imagefolder", "list_datasets", "dataset_splits", "dataset_factory", "ZSDataset",
-           "ArrayDataset", "FolderDataset", "subsample", "select", "select_classes", "load_templates", "load_classnames",
+           "ArrayDataset", "FolderDataset", "subsample", "select", "select_classes", "without_transform", "load_templates", "load_classnames",
            "load_classnames_file", "validate_templates", "DataFileError"]

@@ -10,6 +10,7 @@ Two concrete classes cover every loader: :class:`ArrayDataset` (uint8 images hel
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -238,6 +239,16 @@ def subsample(ds: ZSDataset, n_per_class: Optional[int] = None, max_samples: Opt
         chosen = np.sort(rng.permutation(chosen)[:max_samples])
     return select(ds, chosen, seed=int(seed), n_per_class=None if n_per_class is None else int(n_per_class),
                   max_samples=None if max_samples is None else int(max_samples))
+
+
+def without_transform(ds: ZSDataset) -> ZSDataset:
+    """A shallow copy of ``ds`` that yields PIL images (its own ``transform`` switched off): for code that
+    applies a preprocessing of its own (a frozen backbone's, a resize)."""
+    if getattr(ds, "transform", None) is None:
+        return ds
+    view = copy.copy(ds)
+    view.transform = None
+    return view
 
 
 def select(ds: ZSDataset, indices: Sequence[int], **how: Any) -> ZSDataset:

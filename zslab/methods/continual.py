@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ..cache import TensorCache, tensor_digest
-from ..datasets import ZSDataset, build_dataset, load_templates
+from ..datasets import ZSDataset, build_dataset, load_templates, without_transform
 from ..errors import check_choice
 from ..evaluation import eval_dataset, model_world
 from ..train.contrastive import images_to_tensor
@@ -88,8 +88,7 @@ def uint8_images(ds: ZSDataset, size: int) -> torch.Tensor:
     rows = getattr(ds, "rows", None)
     if images is not None and images.ndim == 4 and images.shape[1:] == (size, size, 3):
         return torch.from_numpy(np.ascontiguousarray(images if rows is None else images[rows]))
-    view = copy.copy(ds)
-    view.transform = None
+    view = without_transform(ds)
     out = np.stack([np.asarray(view[i][0].convert("RGB").resize((size, size), Image.BICUBIC)) for i in range(len(ds))])
     return torch.from_numpy(out)
 
@@ -142,13 +141,12 @@ class ReferenceData:
 def reference_data(lm: Any, seed: int, n_pairs: int) -> ReferenceData:
     """``n_pairs`` captioned scenes of the seen compositions from a stream of their own: the images and the
     captions are both used, not as pairs (ZSCL needs neither labels nor matched pairs)."""
-    from ..embeddings import cached_text_encoder
+    from ..embeddings import cached_text_encoder, encode_rendered
 
     world = dict(model_world(lm) or {})
     ds = build_dataset("zsworld_captions", split="seen", n_pairs=n_pairs, seed=REFERENCE_DRAW + seed, world=world)
     images = torch.from_numpy(np.ascontiguousarray(ds.images))
-    with torch.no_grad():
-        feats = F.normalize(lm.model.encode_image(images_to_tensor(images, MEAN, STD)).float(), dim=-1)
+    feats = encode_rendered(lm.model.encode_image, images)
     texts = F.normalize(cached_text_encoder(lm)(list(ds.captions)).float(), dim=-1)
     return ReferenceData(images, feats, texts, ds.identity)
 
@@ -197,11 +195,24 @@ class _Averager:
         return visual
 
 
-@torch.no_grad()
-def _correct(visual: torch.nn.Module, task: Task, logit_scale: float, batch_size: int = 1024) -> np.ndarray:
-    x = task.test_images
-    feats = torch.cat([F.normalize(visual(images_to_tensor(x[i:i + batch_size], MEAN, STD)), dim=-1)
-                       for i in range(0, len(x), batch_size)])
+def _distillation_term(visual: torch.nn.Module, ref: ReferenceData, scale: float, temperature: float,
+                       ref_batch: int) -> Callable[[int, torch.Generator], torch.Tensor]:
+    """The fine-tuning loop's extra loss for ZSCL: :func:`distillation_loss` on a batch of reference images
+    (drawn with the loop's generator) against all reference texts."""
+
+    def term(step: int, gen: torch.Generator) -> torch.Tensor:
+        idx = torch.randint(0, len(ref.images), (ref_batch,), generator=gen)
+        current = F.normalize(visual(images_to_tensor(ref.images[idx], MEAN, STD)), dim=-1)
+        return distillation_loss(scale * current @ ref.text_features.T,
+                                 scale * ref.initial_features[idx] @ ref.text_features.T, temperature)
+
+    return term
+
+
+def _correct(visual: torch.nn.Module, task: Task, batch_size: int = 1024) -> np.ndarray:
+    from ..embeddings import encode_rendered
+
+    feats = encode_rendered(visual, task.test_images, batch_size)
     return ((feats @ task.head.T).argmax(1) == task.test_labels).numpy()
 
 
@@ -217,21 +228,12 @@ def run_continual(lm: Any, tasks: Sequence[Task], held_out: Task, method: Contin
     visual.eval()
     averager = _Averager(method, visual)
     sets = [*tasks, held_out]
-    out = {f"{START}/{t.name}": _correct(visual, t, scale) for t in sets}
+    out = {f"{START}/{t.name}": _correct(visual, t) for t in sets}
     for k, task in enumerate(tasks):
         classifier = ZeroShotInitClassifier(visual, task.head, scale)
         classifier.head.requires_grad_(False)  # CLIP's logits against the fixed text embeddings
         averager.start_task(visual)
-        extra = None
-        if method.distill:
-            ref = reference
-
-            def extra(step: int, gen: torch.Generator) -> torch.Tensor:
-                idx = torch.randint(0, len(ref.images), (ref_batch,), generator=gen)
-                current = F.normalize(visual(images_to_tensor(ref.images[idx], MEAN, STD)), dim=-1)
-                return distillation_loss(scale * current @ ref.text_features.T,
-                                         scale * ref.initial_features[idx] @ ref.text_features.T, method.temperature)
-
+        extra = _distillation_term(visual, reference, scale, method.temperature, ref_batch) if method.distill else None
         task_cfg = FinetuneConfig(**{**cfg.as_dict(), "seed": int(cfg.seed) + 100 * k})
         finetune_classifier(classifier, task.train_images, task.train_labels, task_cfg, MEAN, STD,
                             label=f"{label} task {k + 1}/{len(tasks)}: {task.name}", extra_loss=extra,
@@ -241,7 +243,7 @@ def run_continual(lm: Any, tasks: Sequence[Task], held_out: Task, method: Contin
         predicting = averager.predicting(visual)
         predicting.eval()
         for t in sets:
-            out[f"{task.name}/{t.name}"] = _correct(predicting, t, scale)
+            out[f"{task.name}/{t.name}"] = _correct(predicting, t)
     return out
 
 

@@ -80,7 +80,7 @@ def finetuned_state(lm: Any, task: FinetuneTask, cfg: FinetuneConfig, label: str
     """The fine-tuned classifier's state dict (+ ``__loss__``, ``__seconds__``), from the cache when there."""
     train = task.datasets["train"]
     description = {"kind": "zero-shot-init fine-tune", "pretrained": lm.fingerprint, "config": cfg.as_dict(),
-                   "train": train.identity, "head": task.seen_head.numpy().round(6).tobytes().hex()[:64],
+                   "train": train.identity, "head": tensor_digest({"seen": task.seen_head}),
                    "logit_scale": round(float(task.logit_scale), 6)}
 
     def compute() -> Dict[str, torch.Tensor]:
