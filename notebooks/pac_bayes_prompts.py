@@ -57,8 +57,8 @@ import pandas as pd
 from zslab.analysis import mean_over_seeds
 from zslab.datasets import load_templates
 from zslab.evaluation import encode_eval_set
-from zslab.methods.prompt_bounds import (PromptPrior, evaluate_prompts, flat_token_prior_nats, greedy_prompt_search,
-                                         rank_agreement, world_vocabulary)
+from zslab.methods.prompt_bounds import (PromptPrior, cached_greedy_prompt_search, evaluate_prompts,
+                                         flat_token_prior_nats, rank_agreement, world_vocabulary)
 from zslab.papers import get_paper
 from zslab.plotting import bars_with_seeds, line_with_intervals, panels, scatter_groups
 from zslab.records import record, record_figure
@@ -87,7 +87,7 @@ for seed in seeds:
         train = encode_eval_set(model, pretrained, dataset, train_split, seed, n_train, data_root,
                                 batch_size=batch_size, device=device, sample_seed=seed + train_sample_offset)
         classes = train.dataset.classes
-        steps = greedy_prompt_search(test.encode_text, classes, vocabulary, train.features, train.labels, max_length)
+        steps = cached_greedy_prompt_search(test.encode_text, test.model.fingerprint, classes, vocabulary, train.features, train.labels, max_length)
         prompts = ([{"template": t, "kind": "hand-made", "length": 0} for t in handmade]
                    + [{"template": s["template"], "kind": "greedy", "length": s["length"]} for s in steps])
         table = evaluate_prompts(test.encode_text, classes, prompts, (train.features, train.labels),

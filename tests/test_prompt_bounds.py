@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from zslab.errors import InvalidChoiceError
-from zslab.methods.prompt_bounds import (PromptPrior, binary_kl, bound, evaluate_prompts, flat_token_prior_nats,
-                                         greedy_prompt_search, kl_inverse_bound, mcallester_bound, prompt_words,
+from zslab.cache import TensorCache
+from zslab.methods.prompt_bounds import (PromptPrior, binary_kl, bound, cached_greedy_prompt_search, evaluate_prompts,
+                                         flat_token_prior_nats, greedy_prompt_search, kl_inverse_bound, mcallester_bound, prompt_words,
                                          rank_agreement, vocabulary_of, world_vocabulary)
 
 
@@ -90,6 +91,30 @@ def test_greedy_search_finds_the_helpful_word_and_avoids_the_harmful_one():
     assert "noise" not in steps[1]["template"]
     with pytest.raises(ValueError, match="max_length"):
         greedy_prompt_search(WordTower(classes), classes, ["x"], feats, labels, 0)
+
+
+def test_cached_greedy_search_matches_the_search_and_skips_the_tower_when_warm(tmp_path):
+    classes = ["red", "blue", "green"]
+    feats, labels = torch.eye(3).repeat(20, 1), torch.arange(3).repeat(20)
+    calls = []
+
+    def counting_tower(texts):
+        calls.append(len(texts))
+        return WordTower(classes)(texts)
+
+    cache = TensorCache(tmp_path)
+    vocab = ["noise", "plain", "sharp"]
+    cold = cached_greedy_prompt_search(counting_tower, "tower-a", classes, vocab, feats, labels, 2, cache=cache)
+    assert cold == greedy_prompt_search(WordTower(classes), classes, vocab, feats, labels, 2)
+    n_cold = len(calls)
+    assert n_cold > 0
+    warm = cached_greedy_prompt_search(counting_tower, "tower-a", classes, vocab, feats, labels, 2, cache=cache)
+    assert warm == cold and len(calls) == n_cold                      # read back, the tower not called
+    cached_greedy_prompt_search(counting_tower, "tower-b", classes, vocab, feats, labels, 2, cache=cache)
+    assert len(calls) > n_cold                                        # another tower is searched anew
+    n = len(calls)
+    cached_greedy_prompt_search(counting_tower, "tower-a", classes, vocab, feats, 1 - labels.clamp(max=1), 2, cache=cache)
+    assert len(calls) > n                                             # other training labels: searched anew
 
 
 def test_evaluate_prompts_reports_errors_and_bounds_per_prompt():

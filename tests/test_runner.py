@@ -169,7 +169,17 @@ def batch(tmp_path_factory):
     """The raising notebook first, then the toy claim: executed once for all the tests below."""
     out = tmp_path_factory.mktemp("batch")
     stream = io.StringIO()
-    results = run_notebooks(["toy_failing", "toy_claim"], out, TOY_OVERRIDES, progress=False, stream=stream, **DIRS)
+    saved = os.environ.get("MALLOC_TRIM_THRESHOLD_")
+    os.environ["MALLOC_TRIM_THRESHOLD_"] = "65536"  # as a Dask worker has it: the kernel must not inherit it
+    try:
+        results = run_notebooks(["toy_failing", "toy_claim"], out, TOY_OVERRIDES, progress=False, stream=stream,
+                                **DIRS)
+    finally:
+        if saved is None:
+            os.environ.pop("MALLOC_TRIM_THRESHOLD_")
+        else:
+            os.environ["MALLOC_TRIM_THRESHOLD_"] = saved
+    assert os.environ.get("MALLOC_TRIM_THRESHOLD_") == saved
     csv_path, html_path = write_report(out)
     return {"out": out, "results": results, "log": stream.getvalue(), "csv": csv_path, "html": html_path}
 
@@ -212,6 +222,7 @@ def test_kernel_environment_and_records(batch):
     assert [m["seed"] for m in rec["metrics"]] == [0, 1]
     labels = rec["metrics"][0]["labels"]
     assert labels["offline_env"] == "1" and labels["notebook_env"] == "toy_claim"
+    assert labels["malloc_trim_env"] == "unset"      # Dask's trim threshold slows torch (KERNEL_ENV_UNSET)
     assert labels["cwd"] == "notebooks" and labels["mode"] == "offline" and labels["tag"] == "t1"
     assert (batch["out"] / "records" / rec["figures"][0]["path"]).is_file()
     assert rec["verdicts"][0]["status"] == "reproduced"

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterable, List, Sequence
+from typing import Any, Callable, Dict, Iterable, List, Sequence
 
 import numpy as np
 import torch
@@ -189,6 +189,33 @@ def greedy_prompt_search(encode_text: Callable[[Sequence[str]], torch.Tensor], c
         best = int(np.argmin(errors))
         prefix.append(vocabulary[best])
         steps.append({"template": candidates[best], "length": len(prefix), "train_error": float(errors[best])})
+    return steps
+
+
+def cached_greedy_prompt_search(encode_text: Callable[[Sequence[str]], torch.Tensor], text_tower: str,
+                                classnames: Sequence[str], vocabulary: Sequence[str], features: torch.Tensor,
+                                labels: torch.Tensor, max_length: int, cache: Any = None) -> List[Dict[str, object]]:
+    """:func:`greedy_prompt_search`, its result read from the tensor cache when the same text tower (``text_tower``:
+    a content fingerprint of the model behind ``encode_text``), classes, vocabulary, training images and length
+    were searched before: a warm rerun otherwise re-reads ~15,000 cached prompt embeddings per search."""
+    from ..cache import TensorCache, tensor_digest
+
+    vocabulary = list(vocabulary)
+    description = {"kind": "greedy prompt search", "text_tower": text_tower, "classnames": list(classnames),
+                   "vocabulary": vocabulary, "max_length": int(max_length),
+                   "train": tensor_digest({"features": features, "labels": labels})}
+
+    def search() -> Dict[str, torch.Tensor]:
+        steps = greedy_prompt_search(encode_text, classnames, vocabulary, features, labels, max_length)
+        return {"word_index": torch.tensor([vocabulary.index(str(s["template"]).split()[-2]) for s in steps]),
+                "train_error": torch.tensor([float(s["train_error"]) for s in steps], dtype=torch.float64)}
+
+    found = (cache or TensorCache()).get_or_compute(description, search)
+    prefix: List[str] = []
+    steps = []
+    for index, error in zip(found["word_index"].tolist(), found["train_error"].tolist()):
+        prefix.append(vocabulary[index])
+        steps.append({"template": " ".join(prefix + [SLOT]), "length": len(prefix), "train_error": float(error)})
     return steps
 
 
