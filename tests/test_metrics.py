@@ -370,3 +370,12 @@ def test_across_seeds_bad_input():
         across_seeds([])
     with pytest.raises(ValueError, match="finite"):
         across_seeds([0.1, float("inf")])
+
+
+def test_base_new_harmonic_by_hand():
+    from zslab.metrics import base_new_harmonic
+
+    assert base_new_harmonic(0.8, 0.6) == pytest.approx(2 * 0.8 * 0.6 / 1.4)
+    assert base_new_harmonic(0.0, 0.0) == 0.0 and base_new_harmonic(1.0, 0.0) == 0.0
+    with pytest.raises(ValueError, match="new_accuracy must be a fraction"):
+        base_new_harmonic(0.5, 60.0)

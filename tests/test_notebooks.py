@@ -341,3 +341,18 @@ def test_lit_notebook_real_mode_on_an_open_clip_folder(tmp_path, random_clip_dir
               n_per_class=3, n_bootstrap=50)
     top1 = _rows(df, "heldout_top1", config="random CLIP")
     assert len(top1) == 3 and top1["value"].between(0, 1).all()
+
+
+def test_gda_notebook_real_mode_on_an_open_clip_folder_and_fashion_mnist(tmp_path, random_clip_dir):
+    """Real mode's stored-dataset protocol: shots and validation carved disjointly from Fashion-MNIST's train
+    split, the test from its test split, every head scored at every shot count (one seed: verdicts over images)."""
+    _fashion_mnist_present()
+    df = _run("gda_baseline", tmp_path / "run", mode="real", model=f"local-dir:{random_clip_dir}", pretrained="",
+              dataset="fashion_mnist", template_set="", seeds=[0], shots=[1, 2], n_val=1, n_test=3, n_bootstrap=50)
+    from zslab.methods.adaptation import FEW_SHOT_HEADS
+
+    for k in (1, 2):
+        top1 = _rows(df, "top1", shots=k)
+        assert set(top1["l"].map(lambda l: l["head"])) == set(FEW_SHOT_HEADS.names()), k
+        assert len(top1) == len(FEW_SHOT_HEADS.names())              # one seed: one row per head
+        assert top1["value"].between(0, 1).all()

@@ -233,6 +233,17 @@ def gzsl_metrics(predictions: ArrayLike, labels: ArrayLike, seen_classes: ArrayL
     return {"seen": s_acc, "unseen": u_acc, "harmonic": float(h)}
 
 
+def base_new_harmonic(base_accuracy: float, new_accuracy: float) -> float:
+    """CoOp/CoCoOp's H: the harmonic mean of the accuracy on base classes (judged among the base classes) and on
+    new classes (among the new classes). Unlike :func:`gzsl_metrics`, each part has its own label space, so H
+    measures how well a prompt transfers, not how a joint classifier is biased. 0 when both are 0."""
+    for name, value in (("base_accuracy", base_accuracy), ("new_accuracy", new_accuracy)):
+        if not 0.0 <= float(value) <= 1.0:
+            raise ValueError(f"{name} must be a fraction in [0, 1], got {value!r}")
+    total = float(base_accuracy) + float(new_accuracy)
+    return 0.0 if total == 0 else 2.0 * float(base_accuracy) * float(new_accuracy) / total
+
+
 def calibrated_stacking(scores: ArrayLike, unseen_mask: ArrayLike, gamma: float) -> Any:
     """Subtract ``gamma`` from every seen-class score (Chao et al. 2016) to counter the bias towards seen classes.
 
