@@ -19,8 +19,9 @@
 #
 # **Mechanism and controls.** What is learned is a context tuned to the base classes' images. The control is
 # the hand-made prompt with the very words the context starts from ("a photo of a {c}."), so every gain is the
-# learning's; the zero-shot ensemble of zsworld's templates is shown for reference. Base-to-new asks whether
-# the learned context still names classes it never saw.
+# learning's; the zero-shot ensemble of zsworld's templates is shown for reference. CoOp's own ablation, four
+# vectors initialised at random (N(0, 0.02²)), shows what learning finds when it does not start at a good
+# prompt. Base-to-new asks whether the learned context still names classes it never saw.
 #
 # **Setting.** Offline: `zsclip-tiny` (one model per seed, shared with the other notebooks). Few-shot curve: the
 # 38 compositions unseen in pretraining (shots and test are separate draws); the shifted test renders them with
@@ -38,6 +39,7 @@ shots: list = [1, 2, 4, 8, 16]  # labelled images per class (CoOp's protocol)
 n_test: int = 100  # test images per class
 n_base: int = 38  # seen compositions drawn as base classes (as many as the new ones)
 context_init: str = "a photo of a"  # the hand-made context the vectors start from (and the control prompt)
+random_vectors: int = 4  # CoOp's random-initialisation arm: this many vectors drawn from N(0, 0.02²); 0 leaves it out
 base_lr: float = 0.002  # CoOp's learning rate at batch 32, scaled linearly to full-batch steps
 shift: dict = {"noise": 40.0, "color_jitter": 40.0, "clutter_rate": 1.0}  # world knobs of the shifted test renders (the world's defaults: noise 8, colour jitter 12, clutter 0.5)
 template_set: str = "ensemble"  # the zero-shot ensemble shown for reference
@@ -65,6 +67,7 @@ paper = get_paper("coop_prompt_learning")
 check_choice("mode", mode, ["offline"])
 templates = load_templates(dataset, template_set)
 HAND, ENSEMBLE, COOP = f"hand-made: {context_init} {{c}}.", "zero-shot ensemble (reference)", "CoOp"
+COOP_RANDOM = f"CoOp, random init ({random_vectors} vectors)"
 K = max(shots)
 print(f"{paper.title} (arXiv {paper.arxiv})\n{model}, shots {shots}, seeds {seeds}")
 
@@ -84,6 +87,11 @@ for seed in seeds:
         learned = cached_learn_context(data.model, data.classes, *data.shots(k), cfg, label=f"{k} shots, seed {seed}")
         losses += [{"seed": seed, "shots": k, "epoch": i + 1, "loss": v} for i, v in enumerate(learned["loss"].tolist())]
         arms = {**heads, COOP: context_classifier(data.model, data.classes, learned["context"], context_init)}
+        if random_vectors:
+            cfg = full_batch_config(k, len(data.classes), seed, base_lr, random_init=random_vectors)
+            learned = cached_learn_context(data.model, data.classes, *data.shots(k), cfg,
+                                           label=f"{k} shots, random init, seed {seed}")
+            arms[COOP_RANDOM] = context_classifier(data.model, data.classes, learned["context"], cfg.context_words)
         scores.setdefault(k, {})[seed] = {a: correct_vector(data.test_features, data.test_labels, w) for a, w in arms.items()}
         shifted.setdefault(k, {})[seed] = {a: correct_vector(shift_x, shift_y, w) for a, w in arms.items()}
         rows += record_scores(scores[k][seed], seed, key="arm", n_bootstrap=n_bootstrap, shots=k, test="unseen")
@@ -148,6 +156,13 @@ check_gain(f"CoOp beats the hand-made prompt at {K} shots.", scores[K], COOP, HA
 check_gain(f"CoOp gains with shots: {K} shots beat {min(shots)}.",
            {s: {"many": scores[K][s][COOP], "few": scores[min(shots)][s][COOP]} for s in seeds}, "many", "few",
            n_resamples=n_bootstrap, context=context, comparison_kind="shots")
+if random_vectors:
+    check_gain(f"Control: from random vectors CoOp learns a context: {K} shots beat {min(shots)}.",
+               {s: {"many": scores[K][s][COOP_RANDOM], "few": scores[min(shots)][s][COOP_RANDOM]} for s in seeds},
+               "many", "few", n_resamples=n_bootstrap, context=context, comparison_kind="shots, random init")
+    check_gain(f"Control: from random vectors CoOp comes within 2 points of the hand-made prompt ({K} shots).",
+               scores[K], COOP_RANDOM, HAND, n_resamples=n_bootstrap, context=context, shots=K, test="unseen",
+               equivalence_margin=0.02)
 check_gain(f"CoOp's gain holds under distribution shift ({K} shots, shifted renders).", shifted[K], COOP, HAND,
            n_resamples=n_bootstrap, context=context + ", shifted renders", shots=K, test="shifted")
 check_gain("Base-to-new: on the base classes the learned context beats the hand-made prompt.",

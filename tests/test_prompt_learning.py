@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from zslab.methods.prompt_learning import (ClassPrompts, CoOpConfig, context_classifier, full_batch_config,
-                                          learn_context)
+from zslab.methods.prompt_learning import (RANDOM_INIT_STD, ClassPrompts, CoOpConfig, context_classifier,
+                                          full_batch_config, learn_context, random_context_words)
 
 CLASSES = ["red solid circle", "blue striped square", "green dotted ring", "yellow solid diamond"]
 
@@ -71,3 +71,22 @@ def test_full_batch_recipe_follows_coop_epochs_and_scales_the_rate():
     assert one.batch_size == 0 and one.lr == pytest.approx(0.002 * 38 / 32)
     assert sixteen.lr == pytest.approx(0.002 * 16 * 38 / 32)
     assert full_batch_config(3, 10).steps == 50                       # between listed counts: the one below
+
+
+def test_random_init_starts_from_small_vectors_at_placeholder_positions_and_learns(zsclip_micro):
+    lm = zsclip_micro
+    gen = torch.Generator().manual_seed(1)
+    labels = torch.arange(len(CLASSES)).repeat(6)
+    centres = context_classifier(lm, CLASSES)
+    feats = F.normalize(centres[labels] + 0.05 * torch.randn(len(labels), centres.shape[1], generator=gen), dim=-1)
+    cfg = CoOpConfig(steps=40, lr=0.2, batch_size=0, random_init=3, seed=5)
+    assert cfg.context_words == random_context_words(3) == "X X X"
+    zero_steps = learn_context(lm, CLASSES, feats, labels, CoOpConfig(steps=1, lr=1e-9, batch_size=0, random_init=3,
+                                                                     seed=5, warmup_steps=1, warmup_lr=1e-12))
+    assert zero_steps["context"].shape[0] == 3 and zero_steps["context"].std() < 3 * RANDOM_INIT_STD
+    out = learn_context(lm, CLASSES, feats, labels, cfg)
+    assert float(out["loss"][-3:].mean()) < 0.6 * float(out["loss"][0])
+    learned = context_classifier(lm, CLASSES, out["context"], cfg.context_words)
+    assert (feats @ learned.T).argmax(1).eq(labels).float().mean() > 1.5 / len(CLASSES)
+    with pytest.raises(ValueError, match="random_init"):
+        CoOpConfig(random_init=-1)

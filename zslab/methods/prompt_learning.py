@@ -35,6 +35,7 @@ class CoOpConfig:
     warmup_steps: int = 1
     warmup_lr: float = 1e-5
     context_init: str = "a photo of a"
+    random_init: int = 0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -45,6 +46,13 @@ class CoOpConfig:
             raise ValueError(f"need batch_size ≥ 0 and lr > 0, got {self.batch_size} and {self.lr}")
         if not self.context_init.strip():
             raise ValueError("context_init must hold at least one word")
+        if self.random_init < 0:
+            raise ValueError(f"random_init must be ≥ 0 vectors, got {self.random_init}")
+
+    @property
+    def context_words(self) -> str:
+        """The words whose positions the context takes: ``context_init``, or one placeholder per random vector."""
+        return random_context_words(self.random_init) if self.random_init else self.context_init
 
     def as_dict(self) -> Dict[str, Any]:
         return asdict(self)
@@ -56,12 +64,24 @@ class CoOpConfig:
         return 0.5 * self.lr * (1 + math.cos(math.pi * progress))
 
 
+#: The standard deviation of CoOp's randomly initialised context vectors.
+RANDOM_INIT_STD = 0.02
+
+
+def random_context_words(n: int) -> str:
+    """Placeholder words for ``n`` randomly initialised context vectors (CoOp writes "X"): they only fix the
+    positions; their embeddings are replaced."""
+    if n < 1:
+        raise ValueError(f"need at least one context vector, got {n}")
+    return " ".join(["X"] * n)
+
+
 #: CoOp's training epochs per shot count (its configs: 50 for 1–2 shots, 100 for 4–8, 200 for 16).
 COOP_EPOCHS = {1: 50, 2: 50, 4: 100, 8: 100, 16: 200}
 
 
 def full_batch_config(shots: int, n_classes: int, seed: int = 0, base_lr: float = 0.002, base_batch: int = 32,
-                      context_init: str = "a photo of a") -> CoOpConfig:
+                      context_init: str = "a photo of a", random_init: int = 0) -> CoOpConfig:
     """CoOp's recipe as full-batch steps: one step per epoch for CoOp's number of epochs at this shot count
     (the nearest listed one at or below it), the learning rate scaled linearly from CoOp's 0.002 at batch 32
     to the ``shots × n_classes`` images of a full batch. With the image tower frozen a step costs one text-tower
@@ -71,7 +91,7 @@ def full_batch_config(shots: int, n_classes: int, seed: int = 0, base_lr: float 
         raise ValueError(f"need shots ≥ 1 and n_classes ≥ 1, got {shots} and {n_classes}")
     epochs = COOP_EPOCHS[max(k for k in COOP_EPOCHS if k <= shots)]
     return CoOpConfig(steps=epochs, lr=base_lr * shots * n_classes / base_batch, batch_size=0, seed=seed,
-                      context_init=context_init)
+                      context_init=context_init, random_init=random_init)
 
 
 class ClassPrompts:
@@ -146,11 +166,13 @@ def _learn_context(clip: torch.nn.Module, tokenizer, classnames: Sequence[str], 
                    labels: torch.Tensor, cfg: CoOpConfig, label: str) -> Dict[str, torch.Tensor]:
     from .. import progress as progress_channel
 
-    prompts = ClassPrompts(clip, tokenizer, classnames, cfg.context_init)
-    context = torch.nn.Parameter(prompts.initial_context.clone())
+    prompts = ClassPrompts(clip, tokenizer, classnames, cfg.context_words)
+    gen = torch.Generator().manual_seed(int(cfg.seed))
+    start = (torch.randn(prompts.initial_context.shape, generator=gen) * RANDOM_INIT_STD if cfg.random_init
+             else prompts.initial_context.clone())
+    context = torch.nn.Parameter(start.to(prompts.initial_context.dtype))
     opt = torch.optim.SGD([context], lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     scale = float(clip.logit_scale.exp())
-    gen = torch.Generator().manual_seed(int(cfg.seed))
     n = features.shape[0]
     batch = n if cfg.batch_size == 0 else min(cfg.batch_size, n)
     order, at = torch.randperm(n, generator=gen), 0
