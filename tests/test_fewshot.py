@@ -139,3 +139,27 @@ def test_class_subsets_no_validation_and_shifted_tests(zsclip_micro):
     assert not torch.allclose(x, data.test_features)                 # the same classes, rendered differently
     with pytest.raises(ValueError, match="between 1 and"):
         draw_classes(zsclip_micro, "zsworld", "seen", 0, seed=0)
+
+
+def test_pre_projection_features_project_to_the_embeddings_and_prolip_trains(zsclip_micro):
+    from zslab.methods.adaptation import ProjectorConfig, projected_logits, train_projection
+    from zslab.zeroshot import build_classifier
+
+    emb = few_shot_data("zsclip-micro", "zsworld", "zsworld", seed=0, max_shots=2, n_val=0, n_test=2)
+    pre = few_shot_data("zsclip-micro", "zsworld", "zsworld", seed=0, max_shots=2, n_val=0, n_test=2,
+                        features="pre-projection")
+    proj = zsclip_micro.model.visual.proj.detach()
+    assert pre.pool_features.shape[1] == proj.shape[0] != emb.pool_features.shape[1]
+    assert torch.allclose(torch.nn.functional.normalize(pre.test_features @ proj, dim=-1), emb.test_features, atol=1e-5)
+    classifier = build_classifier(emb.encode_text, emb.classes, ["a photo of a {c}."])
+    x, y = pre.shots(2)
+    out = train_projection(x, y, proj, classifier, shots=2, cfg=ProjectorConfig(epochs=30))
+    assert out["pull"] == 0.5 and out["loss"][-1] < out["loss"][0]
+    again = train_projection(x, y, proj, classifier, shots=2, cfg=ProjectorConfig(epochs=30))
+    assert torch.equal(out["projection"], again["projection"])
+    pinned = train_projection(x, y, proj, classifier, shots=2, cfg=ProjectorConfig(epochs=30, pull=1e6))
+    assert (pinned["projection"] - proj).abs().max() < (out["projection"] - proj).abs().max()
+    zero_shot = projected_logits(pre.test_features, proj, classifier).argmax(1)
+    assert torch.equal(zero_shot, (emb.test_features @ classifier.T).argmax(1))   # W₀ gives CLIP's predictions
+    with pytest.raises(InvalidChoiceError, match="pre-projection"):
+        few_shot_data("zsclip-micro", "zsworld", "zsworld", seed=0, max_shots=1, n_val=0, n_test=1, features="logits")

@@ -23,8 +23,12 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from .errors import check_choice
+
 #: The shot counts of CoOp's protocol (and of Tip-Adapter's and GDA's figures).
 SHOTS: Tuple[int, ...] = (1, 2, 4, 8, 16)
+#: What :func:`few_shot_data` encodes: the image embeddings, or the image tower's output before its projection.
+FEATURE_KINDS = ("embedding", "pre-projection")
 #: Seed offsets of the shot pool and of the validation draw (generated datasets), so neither repeats the test draw.
 POOL_OFFSET = 1000
 VAL_OFFSET = 2000
@@ -96,12 +100,15 @@ class FewShotData:
 
 def few_shot_data(model: str, pretrained: Optional[str], dataset: str, seed: int, max_shots: int = 16,
                   n_val: int = 4, n_test: int = 100, split: str = "unseen", data_root: str = "",
-                  classes: Optional[Sequence[str]] = None, batch_size: int = 256, device: str = "cpu") -> FewShotData:
+                  classes: Optional[Sequence[str]] = None, batch_size: int = 256, device: str = "cpu",
+                  features: str = "embedding") -> FewShotData:
     """Load ``model`` (seed ``seed``) and encode the shot pool (``max_shots`` per class), the validation split
     (``n_val`` per class; 0: none) and the test split (``n_test`` per class; 0 = all) of ``dataset``, restricted
     to ``classes`` (names, in that order) when given. ``split`` names the classes of a generated dataset
     (zsworld: ``unseen``, ``seen``, ``all``); stored datasets use their train split for shots and validation
-    and their test split for testing."""
+    and their test split for testing. ``features``: ``embedding`` (the model's unit image embeddings) or
+    ``pre-projection`` (its image tower's output before the last projection, for methods that tune it; unit
+    rows too: the projection is linear and its outputs are normalised again)."""
     from .datasets import build_dataset, select, select_classes
     from .embeddings import image_features
     from .evaluation import eval_dataset
@@ -126,10 +133,16 @@ def few_shot_data(model: str, pretrained: Optional[str], dataset: str, seed: int
         val = select_classes(val, classes) if val is not None else None
     if list(pool.classes) != list(test.classes):
         raise ValueError(f"{dataset}: the shot pool and the test split name different classes")
-    pool_x, pool_y = image_features(lm, pool, batch_size=batch_size)
-    test_x, test_y = image_features(lm, test, batch_size=batch_size)
+    check_choice("features", features, FEATURE_KINDS)
+    encoder = lm
+    if features == "pre-projection":
+        from .methods.adaptation import pre_projection_model
+
+        encoder = pre_projection_model(lm)
+    pool_x, pool_y = image_features(encoder, pool, batch_size=batch_size)
+    test_x, test_y = image_features(encoder, test, batch_size=batch_size)
     if val is not None:
-        val_x, val_y = image_features(lm, val, batch_size=batch_size)
+        val_x, val_y = image_features(encoder, val, batch_size=batch_size)
     else:
         val_x, val_y = pool_x[:0], pool_y[:0]
     return FewShotData(lm, list(test.classes), pool_x, pool_y, val_x, val_y, test_x, test_y, seed=int(seed),

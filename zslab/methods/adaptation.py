@@ -11,6 +11,10 @@
   β searched on the validation split (:func:`zslab.methods.caption_cache.cache_logits` with image keys only).
 * **Linear probe** (CLIP's few-shot baseline): logistic regression on the shots
   (:func:`zslab.train.probe.fit_linear_probe`), its L2 weight picked on the validation split.
+* **ProLIP** (Fahes et al., arXiv 2410.05270): fine-tune only the image tower's last projection ``W`` (its
+  ``visual.proj``) on the shots' pre-projection features, cross-entropy of ``100 · cos(f W, t_k)`` plus
+  ``λ · mean((W − W₀)²)`` pulling it to its pretrained value, ``λ = 1/N`` for N shots (their validation-free
+  rule), Adam (lr 10⁻³, ε 10⁻⁴) with cosine decay for 300 full-batch epochs, as the authors' code does.
 
 Every head returns logits ``[N, C]``; :func:`evaluate_heads` scores them all on one seed's few-shot data.
 """
@@ -173,3 +177,61 @@ def evaluate_heads(data, classifier: torch.Tensor, shots: Sequence[int], heads: 
             correct[k][h] = (predict(data.test_features).argmax(1) == data.test_labels).numpy().astype(float)
             chosen.append({"shots": k, "head": h, **params})
     return correct, chosen
+
+
+@dataclass
+class ProjectorConfig:
+    """ProLIP's training of the last visual projection (the authors' validation-free defaults); ``pull`` is λ,
+    ``None`` for their rule ``1/N`` with N the shots per class."""
+
+    epochs: int = 300
+    lr: float = 1e-3
+    eps: float = 1e-4
+    pull: "float | None" = None
+    seed: int = 0
+
+
+def pre_projection_model(lm):
+    """A copy of ``lm`` whose image tower stops before its last projection (``visual.proj`` removed): its
+    ``encode_image`` gives the features ProLIP's projection is trained on (cached under their own key, since
+    the copy's weights differ). open_clip vision transformers only."""
+    import copy
+    from dataclasses import replace
+
+    visual = getattr(lm.model, "visual", None)
+    if not isinstance(getattr(visual, "proj", None), torch.Tensor):
+        raise ValueError(f"{lm.name}: the image tower has no projection matrix `visual.proj` to tune (an open_clip "
+                         "vision transformer has one)")
+    model = copy.deepcopy(lm.model)
+    model.visual.proj = None
+    return replace(lm, model=model, _fingerprint=None)
+
+
+def train_projection(pre_features: torch.Tensor, labels: torch.Tensor, initial: torch.Tensor,
+                     classifier: torch.Tensor, shots: int, cfg: ProjectorConfig = ProjectorConfig()) -> Dict:
+    """ProLIP: the projection ``W`` ``[width, D]`` trained from ``initial`` on pre-projection ``features``; returns
+    it, λ and the loss per epoch. Full batch, deterministic."""
+    pull = 1.0 / shots if cfg.pull is None else float(cfg.pull)
+    torch.manual_seed(cfg.seed)
+    w0 = initial.detach().float()
+    w = torch.nn.Parameter(w0.clone())
+    opt = torch.optim.Adam([w], lr=cfg.lr, eps=cfg.eps)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs)
+    text = F.normalize(classifier.float(), dim=-1)
+    x = pre_features.float()
+    losses = []
+    for _ in range(cfg.epochs):
+        logits = ZERO_SHOT_SCALE * F.normalize(x @ w, dim=-1) @ text.T
+        loss = F.cross_entropy(logits, labels) + pull * F.mse_loss(w, w0)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(float(loss.detach()))
+    return {"projection": w.detach().clone(), "pull": pull, "loss": losses}
+
+
+def projected_logits(pre_features: torch.Tensor, projection: torch.Tensor, classifier: torch.Tensor) -> torch.Tensor:
+    """Zero-shot logits of pre-projection features through ``projection`` (the pretrained one gives CLIP's)."""
+    return ZERO_SHOT_SCALE * F.normalize(pre_features.float() @ projection.float(), dim=-1) @ F.normalize(
+        classifier.float(), dim=-1).T
