@@ -116,6 +116,7 @@ def few_shot_data(model: str, pretrained: Optional[str], dataset: str, seed: int
 
     if max_shots < 1 or n_val < 0 or n_test < 0:
         raise ValueError(f"need max_shots ≥ 1, n_val ≥ 0 and n_test ≥ 0; got {max_shots}, {n_val}, {n_test}")
+    check_choice("features", features, FEATURE_KINDS)
     lm = load_model(model, pretrained or None, seed=seed, device=device)
     root = data_root or None
     if _is_generated(dataset):
@@ -133,7 +134,6 @@ def few_shot_data(model: str, pretrained: Optional[str], dataset: str, seed: int
         val = select_classes(val, classes) if val is not None else None
     if list(pool.classes) != list(test.classes):
         raise ValueError(f"{dataset}: the shot pool and the test split name different classes")
-    check_choice("features", features, FEATURE_KINDS)
     encoder = lm
     if features == "pre-projection":
         from .methods.adaptation import pre_projection_model

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -145,8 +145,8 @@ def _tip_adapter(classifier, shot_x, shot_y, val_x, val_y):
 
     c = classifier.shape[0]
     zs = zero_shot_logits(val_x, classifier)
-    candidates = {(a, b): zs + a * tip_adapter_logits(val_x, shot_x, shot_y, c, b)
-                  for a, b in itertools.product(ALPHAS, BETAS)}
+    cache = {b: tip_adapter_logits(val_x, shot_x, shot_y, c, b) for b in BETAS}   # one per β, shared by every α
+    candidates = {(a, b): zs + a * cache[b] for a, b in itertools.product(ALPHAS, BETAS)}
     (alpha, beta), acc = best_on_validation(candidates, val_y)
     return ((lambda f: zero_shot_logits(f, classifier) + alpha * tip_adapter_logits(f, shot_x, shot_y, c, beta)),
             {"alpha": alpha, "beta": beta, "val_top1": acc})
@@ -187,7 +187,7 @@ class ProjectorConfig:
     epochs: int = 300
     lr: float = 1e-3
     eps: float = 1e-4
-    pull: "float | None" = None
+    pull: Optional[float] = None
     seed: int = 0
 
 
@@ -221,7 +221,7 @@ def train_projection(pre_features: torch.Tensor, labels: torch.Tensor, initial: 
     x = pre_features.float()
     losses = []
     for _ in range(cfg.epochs):
-        logits = ZERO_SHOT_SCALE * F.normalize(x @ w, dim=-1) @ text.T
+        logits = zero_shot_logits(x @ w, text)
         loss = F.cross_entropy(logits, labels) + pull * F.mse_loss(w, w0)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -233,5 +233,4 @@ def train_projection(pre_features: torch.Tensor, labels: torch.Tensor, initial: 
 
 def projected_logits(pre_features: torch.Tensor, projection: torch.Tensor, classifier: torch.Tensor) -> torch.Tensor:
     """Zero-shot logits of pre-projection features through ``projection`` (the pretrained one gives CLIP's)."""
-    return ZERO_SHOT_SCALE * F.normalize(pre_features.float() @ projection.float(), dim=-1) @ F.normalize(
-        classifier.float(), dim=-1).T
+    return zero_shot_logits(pre_features.float() @ projection.float(), F.normalize(classifier.float(), dim=-1))

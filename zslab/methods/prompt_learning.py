@@ -39,9 +39,8 @@ class CoOpConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("steps",):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.steps < 1:
+            raise ValueError(f"steps must be at least 1, got {self.steps}")
         if self.batch_size < 0 or self.lr <= 0:
             raise ValueError(f"need batch_size ≥ 0 and lr > 0, got {self.batch_size} and {self.lr}")
         if not self.context_init.strip():
