@@ -101,14 +101,15 @@ class FewShotData:
 def few_shot_data(model: str, pretrained: Optional[str], dataset: str, seed: int, max_shots: int = 16,
                   n_val: int = 4, n_test: int = 100, split: str = "unseen", data_root: str = "",
                   classes: Optional[Sequence[str]] = None, batch_size: int = 256, device: str = "cpu",
-                  features: str = "embedding") -> FewShotData:
+                  features: str = "embedding", shift: Optional[Mapping[str, Any]] = None) -> FewShotData:
     """Load ``model`` (seed ``seed``) and encode the shot pool (``max_shots`` per class), the validation split
     (``n_val`` per class; 0: none) and the test split (``n_test`` per class; 0 = all) of ``dataset``, restricted
     to ``classes`` (names, in that order) when given. ``split`` names the classes of a generated dataset
     (zsworld: ``unseen``, ``seen``, ``all``); stored datasets use their train split for shots and validation
     and their test split for testing. ``features``: ``embedding`` (the model's unit image embeddings) or
     ``pre-projection`` (its image tower's output before the last projection, for methods that tune it; unit
-    rows too: the projection is linear and its outputs are normalised again)."""
+    rows too: the projection is linear and its outputs are normalised again). ``shift``: world knobs rendered on
+    top of the model's own world for all three parts (a generated dataset under distribution shift)."""
     from .datasets import build_dataset, select, select_classes
     from .embeddings import image_features
     from .evaluation import eval_dataset
@@ -117,12 +118,20 @@ def few_shot_data(model: str, pretrained: Optional[str], dataset: str, seed: int
     if max_shots < 1 or n_val < 0 or n_test < 0:
         raise ValueError(f"need max_shots ≥ 1, n_val ≥ 0 and n_test ≥ 0; got {max_shots}, {n_val}, {n_test}")
     check_choice("features", features, FEATURE_KINDS)
+    if shift and not _is_generated(dataset):
+        raise ValueError(f"shift renders a generated dataset (zsworld) with other world knobs; {dataset!r} is stored")
     lm = load_model(model, pretrained or None, seed=seed, device=device)
     root = data_root or None
     if _is_generated(dataset):
-        test = eval_dataset(dataset, root, split, n_per_class=n_test, seed=seed, model=lm)
-        pool = eval_dataset(dataset, root, split, n_per_class=max_shots, seed=seed + POOL_OFFSET, model=lm)
-        val = eval_dataset(dataset, root, split, n_per_class=n_val, seed=seed + VAL_OFFSET, model=lm) if n_val else None
+        from .evaluation import model_world
+
+        if shift and model_world(lm) is None:
+            raise ValueError(f"shift needs one of zslab's offline models (their world is known); got {model!r}")
+        world = {"world": {**model_world(lm), **dict(shift)}} if shift else {}
+        test = eval_dataset(dataset, root, split, n_per_class=n_test, seed=seed, model=lm, **world)
+        pool = eval_dataset(dataset, root, split, n_per_class=max_shots, seed=seed + POOL_OFFSET, model=lm, **world)
+        val = (eval_dataset(dataset, root, split, n_per_class=n_val, seed=seed + VAL_OFFSET, model=lm, **world)
+               if n_val else None)
     else:
         test = eval_dataset(dataset, root, "test", n_per_class=n_test, seed=seed, model=lm)
         train = build_dataset(dataset, root=root, split="train")

@@ -14,9 +14,10 @@ offline zoo's and real ones alike; towers without token access (zslab's frozen M
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -148,13 +149,20 @@ def learn_context(lm: Any, classnames: Sequence[str], features: torch.Tensor, la
                   cfg: CoOpConfig, label: str = "") -> Dict[str, torch.Tensor]:
     """CoOp: context vectors ``[M, W]`` learned on unit image ``features`` ``[N, D]`` with ``labels``, starting
     from ``cfg.context_init``'s embeddings; returns them and the loss per step. Deterministic on CPU."""
-    clip = lm.model
+    with frozen(lm.model):
+        return _learn_context(lm.model, lm.tokenizer, classnames, features, labels, cfg, label)
+
+
+@contextlib.contextmanager
+def frozen(clip: torch.nn.Module):
+    """``clip`` in eval mode with no parameter requiring gradients for the block, then as it was: the model
+    object may be shared with other notebooks' code."""
     was_training, flags = clip.training, [p.requires_grad for p in clip.parameters()]
     clip.eval()
-    for p in clip.parameters():             # frozen for this loop only: the model object may be shared
+    for p in clip.parameters():
         p.requires_grad_(False)
     try:
-        return _learn_context(clip, lm.tokenizer, classnames, features, labels, cfg, label)
+        yield clip
     finally:
         for p, flag in zip(clip.parameters(), flags):
             p.requires_grad_(flag)
@@ -163,14 +171,25 @@ def learn_context(lm: Any, classnames: Sequence[str], features: torch.Tensor, la
 
 def _learn_context(clip: torch.nn.Module, tokenizer, classnames: Sequence[str], features: torch.Tensor,
                    labels: torch.Tensor, cfg: CoOpConfig, label: str) -> Dict[str, torch.Tensor]:
-    from .. import progress as progress_channel
-
     prompts = ClassPrompts(clip, tokenizer, classnames, cfg.context_words)
     gen = torch.Generator().manual_seed(int(cfg.seed))
     start = (torch.randn(prompts.initial_context.shape, generator=gen) * RANDOM_INIT_STD if cfg.random_init
              else prompts.initial_context.clone())
-    context = torch.nn.Parameter(start.to(prompts.initial_context.dtype))
-    opt = torch.optim.SGD([context], lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    learned, losses = fit_prompt_parameter(clip, prompts.tokens, prompts.embeddings, start, features, labels, cfg,
+                                           gen, f"CoOp {label}".strip())
+    return {"context": learned, "loss": losses}
+
+
+def fit_prompt_parameter(clip: torch.nn.Module, tokens: torch.Tensor, embed, start: torch.Tensor,
+                         features: torch.Tensor, labels: torch.Tensor, cfg: CoOpConfig, gen: torch.Generator,
+                         label: str) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The prompt-learning loop shared by CoOp and learned class names: one parameter from ``start``; ``embed``
+    maps it to the class prompts' token embeddings ``[C, L, W]``; CLIP's scaled-cosine cross-entropy on unit
+    image ``features``; ``cfg``'s SGD schedule. Returns the parameter and the loss per step."""
+    from .. import progress as progress_channel
+
+    param = torch.nn.Parameter(start.detach().clone())
+    opt = torch.optim.SGD([param], lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     scale = float(clip.logit_scale.exp())
     n = features.shape[0]
     batch = n if cfg.batch_size == 0 else min(cfg.batch_size, n)
@@ -184,15 +203,15 @@ def _learn_context(clip: torch.nn.Module, tokenizer, classnames: Sequence[str], 
             order, at = torch.randperm(n, generator=gen), 0
         rows = order[at:at + batch]
         at += batch
-        text = F.normalize(encode_prompt_embeddings(clip, prompts.embeddings(context), prompts.tokens), dim=-1)
+        text = F.normalize(encode_prompt_embeddings(clip, embed(param), tokens), dim=-1)
         loss = F.cross_entropy(scale * feats[rows] @ text.T, labels[rows])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         losses.append(float(loss.detach()))
         if step % 10 == 0 or step == cfg.steps - 1:
-            progress_channel.report(f"CoOp {label}".strip(), step + 1, cfg.steps, f"loss {losses[-1]:.4f}", unit="step")
-    return {"context": context.detach().clone(), "loss": torch.tensor(losses)}
+            progress_channel.report(label, step + 1, cfg.steps, f"loss {losses[-1]:.4f}", unit="step")
+    return param.detach().clone(), torch.tensor(losses)
 
 
 def cached_learn_context(lm: Any, classnames: Sequence[str], features: torch.Tensor, labels: torch.Tensor,
