@@ -251,6 +251,19 @@ def test_sequential_fine_tuning_erodes_held_out_zero_shot_and_distillation_keeps
         assert acc[(method, last)] > acc[("fine-tune", last)] + 0.05, (method, acc)
 
 
+
+def test_learned_names_correct_poor_names_and_a_shared_context_does_not(offline_runs):
+    """Learning to Name Classes' effect, at test scale already (zsclip-micro, 4 shots): on the renamed classes'
+    images, learned names beat zero-shot with the given poor names and CoOp's shared context by more than 10
+    points for every kind of poor name (18-21 measured; at full scale 41-56)."""
+    df, _ = offline_runs["learned_class_names"]
+    rows = _rows(df, "top1_mean_over_seeds", part="renamed classes", shots=4)
+    acc = {(l["renaming"], l["arm"]): v for l, v in zip(rows["l"], rows["value"])}
+    for kind in ("wrong colour", "no colour", "code"):
+        learned = acc[(kind, "learned names")]
+        assert learned > acc[(kind, "given names (zero-shot)")] + 0.10, (kind, acc)
+        assert learned > acc[(kind, "CoOp with the given names")] + 0.10, (kind, acc)
+
 # ------------------------------------------------------------------------------------ real mode, self-made files
 
 @pytest.fixture(scope="module")
