@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from ..registry import Registry
-from .prompt_learning import ClassPrompts, encode_prompt_embeddings, frozen
+from .prompt_learning import ClassPrompts, context_classifier, encode_prompt_embeddings, frozen
 
 #: The crop scale of the views (a share of the image's area; TPT's torchvision default starts at 0.08, which on
 #: zsworld's 64-pixel scenes often crops the object away).
@@ -143,9 +143,7 @@ def adapt_and_predict(lm: Any, classnames: Sequence[str], views: torch.Tensor, o
         clip = lm.model
         prompts = ClassPrompts(clip, lm.tokenizer, classnames, context_init)
         scale = float(clip.logit_scale.exp())
-        with torch.no_grad():
-            w0 = F.normalize(encode_prompt_embeddings(clip, prompts.embeddings(prompts.initial_context),
-                                                      prompts.tokens).float(), dim=-1)
+        w0 = context_classifier(lm, classnames, context_init=context_init)      # the zero-shot prompt
         for i in range(views.shape[0]):
             picked = confident_views(scale * views[i] @ w0.T, cfg.share)
             context = torch.nn.Parameter(prompts.initial_context.clone())
