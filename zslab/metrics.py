@@ -27,6 +27,8 @@ __all__ = [
     "classification_metrics",
     "gzsl_metrics",
     "calibrated_stacking",
+    "seen_unseen_curve",
+    "ausuc",
     "auroc",
     "fpr_at_tpr",
     "ood_metrics",
@@ -273,6 +275,78 @@ def calibrated_stacking(scores: ArrayLike, unseen_mask: ArrayLike, gamma: float)
     if not np.issubdtype(s.dtype, np.floating):
         s = s.astype(np.float64)
     return s - np.asarray(g, dtype=s.dtype) * (~m).astype(s.dtype)
+
+
+def seen_unseen_curve(scores: ArrayLike, labels: ArrayLike, seen_classes: ArrayLike,
+                      unseen_classes: ArrayLike) -> Dict[str, np.ndarray]:
+    """Every point of the seen-unseen accuracy curve of calibrated stacking (Chao et al., arXiv 1605.04253).
+
+    Subtracting ``gamma`` from the seen classes' scores (:func:`calibrated_stacking`) sends a sample to its
+    best seen class when ``max_seen - max_unseen > gamma`` and to its best unseen class otherwise, so the
+    curve only changes where ``gamma`` crosses one sample's margin. The points are computed exactly at
+    ``-inf``, at the midpoint between each pair of consecutive distinct margins, and at ``+inf``: from
+    (U, S) = (0, A_S→S), everything predicted seen, to (A_U→U, 0), everything predicted unseen. S and U are
+    mean per-class accuracies over the joint label space, as in :func:`gzsl_metrics`, whose value at any
+    returned ``gamma`` they equal. Returns ``{"gamma", "seen", "unseen"}`` arrays, ``gamma`` ascending.
+    """
+    s = _scores_2d(scores)
+    y = _int_array(labels, "labels")
+    if s.shape[0] != y.shape[0]:
+        raise ValueError(f"shape mismatch: scores {s.shape} vs labels {y.shape}")
+    seen = np.unique(_int_array(seen_classes, "seen_classes"))
+    unseen = np.unique(_int_array(unseen_classes, "unseen_classes"))
+    gzsl_metrics(y, y, seen, unseen)  # the same checks on the split (disjoint, non-empty, no stray labels)
+    for name, part in (("seen_classes", seen), ("unseen_classes", unseen)):
+        if part.min() < 0 or part.max() >= s.shape[1]:
+            raise ValueError(f"{name} must index the {s.shape[1]} score columns, got {part.tolist()[:10]}")
+    is_seen_sample = np.isin(y, seen)
+    if is_seen_sample.all() or not is_seen_sample.any():
+        raise ValueError("the curve needs test samples of both seen and unseen classes")
+    best_seen = seen[s[:, seen].argmax(1)]
+    best_unseen = unseen[s[:, unseen].argmax(1)]
+    margin = s[:, seen].max(1) - s[:, unseen].max(1)
+    # each sample weighs 1 / (its class's count x the number of classes of its part present)
+    counts = np.bincount(y, minlength=s.shape[1]).astype(np.float64)
+    n_seen_present = np.count_nonzero(counts[seen])
+    n_unseen_present = np.count_nonzero(counts[unseen])
+    weight = 1.0 / (counts[y] * np.where(is_seen_sample, n_seen_present, n_unseen_present))
+    gain_seen = np.where(is_seen_sample & (best_seen == y), weight, 0.0)     # counted while margin > gamma
+    gain_unseen = np.where(~is_seen_sample & (best_unseen == y), weight, 0.0)  # counted while margin <= gamma
+    order = np.argsort(margin, kind="stable")
+    m = margin[order]
+    # group equal margins: they switch together
+    last_of_group = np.r_[m[1:] != m[:-1], True]
+    cum_seen = np.cumsum(gain_seen[order])[last_of_group]
+    cum_unseen = np.cumsum(gain_unseen[order])[last_of_group]
+    distinct = m[last_of_group]
+    total_seen = gain_seen.sum()
+    gammas = np.r_[-np.inf, (distinct[:-1] + distinct[1:]) / 2, np.inf]
+    seen_acc = np.r_[total_seen, total_seen - cum_seen]
+    unseen_acc = np.r_[0.0, cum_unseen]
+    return {"gamma": gammas, "seen": np.clip(seen_acc, 0.0, 1.0), "unseen": np.clip(unseen_acc, 0.0, 1.0)}
+
+
+def ausuc(seen_accuracy: ArrayLike, unseen_accuracy: ArrayLike) -> float:
+    """Area under the seen-unseen accuracy curve (Chao et al., arXiv 1605.04253): S plotted against U,
+    integrated by the trapezoid rule over U in increasing order: 1 for a perfect classifier; a model whose
+    margins do not separate seen from unseen samples traces the straight line, A_S→S × A_U→U / 2. The points are those of
+    :func:`seen_unseen_curve` (any order); a curve must reach both axes to be complete, so the end points
+    (0, max S) and (max U, 0) are added when missing."""
+    s_acc = np.asarray(seen_accuracy, dtype=np.float64).ravel()
+    u_acc = np.asarray(unseen_accuracy, dtype=np.float64).ravel()
+    if s_acc.shape != u_acc.shape or s_acc.size == 0:
+        raise ValueError(f"seen and unseen accuracies must be two equal, non-empty arrays; got {s_acc.shape} "
+                         f"and {u_acc.shape}")
+    if not (np.isfinite(s_acc).all() and np.isfinite(u_acc).all()) or s_acc.min() < 0 or s_acc.max() > 1 \
+            or u_acc.min() < 0 or u_acc.max() > 1:
+        raise ValueError("accuracies must be finite fractions in [0, 1]")
+    order = np.lexsort((-s_acc, u_acc))  # U ascending; at equal U, S descending (the staircase's vertical drops)
+    u, s_ = u_acc[order], s_acc[order]
+    if u[0] > 0:
+        u, s_ = np.r_[0.0, u], np.r_[s_[0], s_]
+    if s_[-1] > 0:
+        u, s_ = np.r_[u, u[-1]], np.r_[s_, 0.0]
+    return float(np.sum(np.diff(u) * (s_[1:] + s_[:-1]) / 2))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -109,3 +109,34 @@ def scatter_groups(points: pd.DataFrame, x: str, y: str, hue: Optional[str] = No
     if hue or chance is not None or diagonal:
         ax.legend(fontsize=8)
     return ax
+
+
+def seen_unseen_curves(curves: pd.DataFrame, hue: str = "model", marks: Optional[pd.DataFrame] = None,
+                       ax: Optional[plt.Axes] = None, title: str = "") -> plt.Axes:
+    """Calibrated stacking's seen-unseen accuracy curves (Chao et al. 2016, Fig. 3's form): unseen accuracy on
+    x, seen on y, one line per ``hue`` (``curves``: columns hue, unseen, seen, in the curve's order), and
+    optional ``marks`` (columns hue, unseen, seen) drawn as dots, e.g. the naive stacking point (gamma = 0)."""
+    set_style()
+    ax = ax if ax is not None else plt.subplots(figsize=(5.5, 4))[1]
+    colors = dict(zip(curves[hue].unique(), sns.color_palette("colorblind", curves[hue].nunique())))
+    for name, g in curves.groupby(hue, sort=False):
+        ax.step(g["unseen"], g["seen"], where="post", color=colors[name], label=str(name), lw=1.4)
+    if marks is not None:
+        for name, g in marks.groupby(hue, sort=False):
+            ax.scatter(g["unseen"], g["seen"], color=colors.get(name, "black"), edgecolor="black", s=36, zorder=3)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("unseen accuracy A_U→T")
+    ax.set_ylabel("seen accuracy A_S→T")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def level_marks(ax: plt.Axes, levels: Sequence[float], label: str, width: float = 0.8) -> plt.Axes:
+    """A black horizontal mark at ``levels[i]`` across category ``i`` of a bar chart (e.g. a bound that every
+    bar of that category should reach), with one legend entry ``label``."""
+    for i, level in enumerate(levels):
+        ax.hlines(level, i - width / 2, i + width / 2, colors="black", linewidth=2.5, label=label if i == 0 else None)
+    ax.legend(fontsize=8)
+    return ax
