@@ -149,10 +149,22 @@ def _check_renderable(spec: WorldSpec) -> None:
             raise ValueError(f"no renderer for {kind} {missing}; known: {sorted(known)}")
 
 
+def shape_color_shifts(spec: WorldSpec, strength: float) -> np.ndarray:
+    """``[n_shapes, 3]`` RGB shifts of length ``strength``, one fixed direction per shape (evenly spaced around
+    the grey axis, so no shape merely brightens): the ``contextual_color`` knob's effect."""
+    k = len(spec.shapes)
+    angles = 2 * np.pi * np.arange(k) / k
+    # an orthonormal basis of the plane orthogonal to (1, 1, 1)
+    u = np.array([1.0, -1.0, 0.0]) / np.sqrt(2.0)
+    v = np.array([1.0, 1.0, -2.0]) / np.sqrt(6.0)
+    return (strength * (np.cos(angles)[:, None] * u + np.sin(angles)[:, None] * v)).astype(np.float32)
+
+
 def _draw_objects(img: np.ndarray, spec: WorldSpec, grid: np.ndarray, present: np.ndarray, color: np.ndarray,
                   pattern: np.ndarray, shape: np.ndarray, cx: np.ndarray, cy: np.ndarray, radius: np.ndarray,
-                  jitter: np.ndarray, palette: np.ndarray) -> None:
-    """Paint one object per image (where ``present``) onto ``img`` ``[m, S, S, 3]`` in place."""
+                  jitter: np.ndarray, palette: np.ndarray, shifts: Optional[np.ndarray] = None) -> None:
+    """Paint one object per image (where ``present``) onto ``img`` ``[m, S, S, 3]`` in place; ``shifts``
+    (``[n_shapes, 3]``, optional) is added to the color of each object by its shape."""
     dx = grid[None, None, :] - cx[:, None, None].astype(np.float32)
     dy = grid[None, :, None] - cy[:, None, None].astype(np.float32)
     dx, dy = np.broadcast_arrays(dx, dy)
@@ -168,6 +180,8 @@ def _draw_objects(img: np.ndarray, spec: WorldSpec, grid: np.ndarray, present: n
         if rows.size:
             shade[rows] = PATTERN_MASKS[p_name](dx[rows], dy[rows])
     fg = palette[color][:, None, None, :] + jitter[:, None, None, :]
+    if shifts is not None:
+        fg = fg + shifts[shape][:, None, None, :]
     fg = np.where(shade[..., None], fg * PATTERN_SHADE, fg)
     np.copyto(img, fg.astype(np.float32), where=mask[..., None])
 
@@ -183,6 +197,7 @@ def render(spec: WorldSpec, knobs: WorldKnobs, scenes: Scenes, rng: np.random.Ge
     backgrounds = np.array(list(spec.backgrounds.values()), dtype=np.float32)
     radii = np.array(list(spec.sizes.values()), dtype=np.float32) * size
     grid = np.arange(size, dtype=np.float32) + 0.5
+    shifts = shape_color_shifts(spec, knobs.contextual_color) if knobs.contextual_color > 0 else None
     for start in range(0, n, chunk):
         sl = slice(start, min(start + chunk, n))
         m = sl.stop - sl.start
@@ -199,10 +214,10 @@ def render(spec: WorldSpec, knobs: WorldKnobs, scenes: Scenes, rng: np.random.Ge
         for j in range(scenes.d_present.shape[1]):           # distractors, under the main object
             _draw_objects(img, spec, grid, scenes.d_present[sl, j], scenes.d_color[sl, j], scenes.d_pattern[sl, j],
                           scenes.d_shape[sl, j], scenes.d_cx[sl, j], scenes.d_cy[sl, j], d_radius,
-                          rng.normal(0.0, knobs.color_jitter, size=(m, 3)).astype(np.float32), palette)
+                          rng.normal(0.0, knobs.color_jitter, size=(m, 3)).astype(np.float32), palette, shifts)
         _draw_objects(img, spec, grid, np.ones(m, dtype=bool), scenes.color[sl], scenes.pattern[sl],
                       scenes.shape[sl], scenes.cx[sl], scenes.cy[sl], radii[scenes.size[sl]],
-                      rng.normal(0.0, knobs.color_jitter, size=(m, 3)).astype(np.float32), palette)
+                      rng.normal(0.0, knobs.color_jitter, size=(m, 3)).astype(np.float32), palette, shifts)
         if knobs.noise > 0:
             img += rng.normal(0.0, knobs.noise, size=img.shape).astype(np.float32)
         out[sl] = np.clip(img, 0, 255).astype(np.uint8)

@@ -27,6 +27,10 @@ Composition = Tuple[int, int, int]
 RGB = Tuple[int, int, int]
 
 
+#: Knobs added after zsworld v2 was first fingerprinted, with the default that leaves the world unchanged.
+LATER_KNOBS: Dict[str, Any] = {"contextual_color": 0.0}
+
+
 @dataclass(frozen=True)
 class WorldKnobs:
     """The properties of the world that experiments turn; defaults live in world.json ``knobs``.
@@ -44,6 +48,8 @@ class WorldKnobs:
     max_clutter: int = 4
     noise: float = 8.0                 # pixel noise (std, 0-255 scale)
     color_jitter: float = 12.0         # per-object color jitter (std, 0-255 scale)
+    contextual_color: float = 0.0      # shape-specific RGB shift of an object's color (0-255 scale): how much an
+    #                                    attribute's look depends on its object (compositional ZSL's contextuality)
     # ---- captions
     bare_label_rate: float = 0.0       # captions that are exactly the class name
     framing_rate: float = 0.3          # captions framed as being about the picture's subject ("a photo of a ...")
@@ -64,7 +70,7 @@ class WorldKnobs:
             value = getattr(self, name)
             if not 0.0 <= float(value) <= 1.0:
                 raise ValueError(f"world knob {name} must be a rate in [0, 1], got {value!r}")
-        for name in ("concept_zipf", "noise", "color_jitter", "max_distractors", "max_clutter"):
+        for name in ("concept_zipf", "noise", "color_jitter", "contextual_color", "max_distractors", "max_clutter"):
             if float(getattr(self, name)) < 0:
                 raise ValueError(f"world knob {name} must be >= 0, got {getattr(self, name)!r}")
         bad = {k: v for k, v in self.concept_weights.items() if float(v) < 0}
@@ -137,8 +143,14 @@ class WorldSpec:
         return [concept, *self.synonyms.get(concept, [])]
 
     def fingerprint(self) -> str:
-        """A hash of the vocabulary and default knobs; part of every cache key that depends on the world."""
-        blob = json.dumps(asdict(self), sort_keys=True, default=list).encode()
+        """A hash of the vocabulary and default knobs; part of every cache key that depends on the world. Knobs
+        added after the world's first release (:data:`LATER_KNOBS`) count only when they differ from their
+        default, so that adding one leaves every existing cache key as it was."""
+        content = asdict(self)
+        for name, default in LATER_KNOBS.items():
+            if content["knobs"].get(name) == default:
+                del content["knobs"][name]
+        blob = json.dumps(content, sort_keys=True, default=list).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
