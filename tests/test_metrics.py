@@ -379,3 +379,14 @@ def test_base_new_harmonic_by_hand():
     assert base_new_harmonic(0.0, 0.0) == 0.0 and base_new_harmonic(1.0, 0.0) == 0.0
     with pytest.raises(ValueError, match="new_accuracy must be a fraction"):
         base_new_harmonic(0.5, 60.0)
+
+
+def test_normalized_mutual_information_by_hand():
+    from zslab.metrics import normalized_mutual_information
+
+    assert normalized_mutual_information([0, 0, 1, 1], [5, 5, 7, 7]) == pytest.approx(1.0)   # a relabelling
+    assert normalized_mutual_information([0, 0, 1, 1], [0, 1, 0, 1]) == pytest.approx(0.0)   # independent
+    # 2 classes, 3 clusters: H(Y) = ln 2, H(C) = 1.5 ln 2, I = ln 2 -> 1 / sqrt(1.5)
+    assert normalized_mutual_information([0, 0, 1, 1], [0, 0, 1, 2]) == pytest.approx(1 / 1.5 ** 0.5)
+    with pytest.raises(ValueError, match="equal"):
+        normalized_mutual_information([0, 1], [0])

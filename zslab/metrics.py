@@ -29,6 +29,7 @@ __all__ = [
     "calibrated_stacking",
     "seen_unseen_curve",
     "ausuc",
+    "normalized_mutual_information",
     "auroc",
     "fpr_at_tpr",
     "ood_metrics",
@@ -347,6 +348,31 @@ def ausuc(seen_accuracy: ArrayLike, unseen_accuracy: ArrayLike) -> float:
     if s_[-1] > 0:
         u, s_ = np.r_[u, u[-1]], np.r_[s_, 0.0]
     return float(np.sum(np.diff(u) * (s_[1:] + s_[:-1]) / 2))
+
+
+def normalized_mutual_information(labels: ArrayLike, clusters: ArrayLike) -> float:
+    """NMI of a clustering against the labels, ``I(Y; C) / sqrt(H(Y) H(C))`` (the geometric normalisation of
+    the deep-metric-learning papers' clustering metric); 1 for a relabelling of the truth, 0 for independent
+    assignments, and 1 when both are a single group (nothing to tell apart)."""
+    y = _int_array(labels, "labels")
+    c = _int_array(clusters, "clusters")
+    if y.shape != c.shape or y.size == 0:
+        raise ValueError(f"labels and clusters must be two equal, non-empty vectors; got {y.shape} and {c.shape}")
+    _, yi = np.unique(y, return_inverse=True)
+    _, ci = np.unique(c, return_inverse=True)
+    joint = np.zeros((yi.max() + 1, ci.max() + 1))
+    np.add.at(joint, (yi, ci), 1.0)
+    joint /= y.size
+    py, pc = joint.sum(1), joint.sum(0)
+    nz = joint > 0
+    mutual = float((joint[nz] * np.log(joint[nz] / (py[:, None] * pc[None, :])[nz])).sum())
+    hy = float(-(py * np.log(py)).sum())
+    hc = float(-(pc * np.log(pc)).sum())
+    if hy == 0.0 and hc == 0.0:
+        return 1.0
+    if hy == 0.0 or hc == 0.0:
+        return 0.0
+    return max(0.0, mutual / math.sqrt(hy * hc))
 
 
 # --------------------------------------------------------------------------------------------------
