@@ -286,6 +286,7 @@ class GZSLResult:
     calibrated: Dict[str, float]  # S, U, H at the validation gamma
     curve: Dict[str, np.ndarray]
     ausuc: float
+    scorer: Optional[Scorer] = None  # the fitted model (it may carry more, e.g. class prototypes)
 
 
 def best_calibration(scores: torch.Tensor, problem: ZSLProblem) -> Tuple[float, float]:
@@ -318,8 +319,10 @@ def evaluate_model(name: str, problem: ZSLProblem, seed: int = 0) -> GZSLResult:
     """Choose hyper-parameters and gamma on the class-split validation, refit on every seen class, and score
     the test set: A_U→U, A_S→S, naive and calibrated S/U/H, the seen-unseen curve and its AUSUC."""
     hyper, gamma = select_on_validation(name, problem, seed)
-    scores = ZSL_MODELS.get(name).fit(problem, seed=seed, **hyper)(problem.x_test)
-    return score_result(name, hyper, gamma, scores, problem)
+    scorer = ZSL_MODELS.get(name).fit(problem, seed=seed, **hyper)
+    result = score_result(name, hyper, gamma, scorer(problem.x_test), problem)
+    result.scorer = scorer
+    return result
 
 
 def score_result(name: str, hyper: Dict[str, Any], gamma: float, scores: torch.Tensor,
@@ -508,3 +511,6 @@ def gzsl_runs(datasets: Sequence[str], features: Mapping[str, str], unseen: Mapp
             curves += [{**labels, "gamma": g, "seen": s_, "unseen": u}
                        for g, s_, u in zip(result.curve["gamma"], result.curve["seen"], result.curve["unseen"])]
     return GZSLRuns(rows, curves, problems)
+
+
+from . import semantic_relations  # noqa: E402,F401  (registers its models in ZSL_MODELS)
