@@ -261,3 +261,55 @@ def dataclasses_replace_fingerprint(spec):
     import dataclasses
 
     return dataclasses.replace(spec, knobs=spec.knobs.replace({"contextual_color": 10.0})).fingerprint()
+
+
+# ---------------------------------------------------------------------------------------------- metric learning
+def test_metric_losses_by_hand():
+    from zslab.methods import metric_learning as ml
+
+    y = torch.tensor([0, 0, 1, 1])
+    far = torch.tensor([[1.0, 0.0], [1.0, 0.0], [-1.0, 0.0], [-1.0, 0.0]])   # classes at opposite poles
+    assert float(ml.triplet_loss(far, y, None)) == 0.0
+    assert float(ml.contrastive_loss(far, y, None)) == 0.0                   # distance 2 > margin 0.5
+    same = torch.tensor([[1.0, 0.0]] * 4)                                   # everything collapsed
+    assert float(ml.triplet_loss(same, y, None)) == pytest.approx(ml.MARGIN_TRIPLET)
+    assert float(ml.contrastive_loss(same, y, None)) == pytest.approx(ml.MARGIN_CONTRASTIVE ** 2)
+    # energy confusion: unit features of different classes at squared distance 2 (orthogonal)
+    h = torch.tensor([[1.0, 0.0], [2.0, 0.0], [0.0, 1.0], [0.0, 3.0]])
+    assert float(ml.energy_confusion(h, y)) == pytest.approx(2.0)
+
+
+def test_balanced_batches_and_kmeans():
+    from zslab.methods import metric_learning as ml
+    from zslab.metrics import normalized_mutual_information
+
+    labels = np.repeat(np.arange(5), [3, 10, 10, 10, 10])
+    batches = ml.balanced_batches(labels, steps=4, seed=0, classes_per_batch=3, images_per_class=4)
+    assert len(batches) == 4 and all(len(b) == 12 for b in batches)
+    assert all(sorted(np.bincount(labels[b], minlength=5)[np.bincount(labels[b], minlength=5) > 0]) == [4, 4, 4]
+               for b in batches)
+    x, y = _clusters()
+    assert normalized_mutual_information(y.numpy(), ml.kmeans(x, 3, seed=0)) == pytest.approx(1.0)
+
+
+def test_unseen_scores_of_a_perfect_embedding():
+    from zslab.methods.metric_learning import evaluate_unseen
+
+    x, y = _clusters(spread=0.05)
+    scores = evaluate_unseen(torch.nn.functional.normalize(x, dim=1), y.numpy(), ks=(1, 4), shots=2, seed=0)
+    assert scores.recall == {1: 1.0, 4: 1.0} and scores.nmi == pytest.approx(1.0) and scores.novel_accuracy == 1.0
+
+
+def test_training_an_embedding_separates_seen_classes():
+    from zslab.methods.metric_learning import METRIC_LOSSES, train_embedding
+
+    x, y = _clusters(spread=0.8, per_class=40)
+    for loss in METRIC_LOSSES.names():
+        embed = train_embedding(x, y.numpy(), loss, seed=0, steps=80)
+        e = embed(x)
+        assert torch.allclose(e.norm(dim=1), torch.ones(len(e)), atol=1e-5)
+        sim = e @ e.T
+        sim.fill_diagonal_(-2.0)
+        assert float((y[sim.argmax(1)] == y).float().mean()) > 0.95, loss   # nearest neighbour of its own class
+    with pytest.raises(InvalidChoiceError, match="triplet"):
+        train_embedding(x, y.numpy(), "arcface", seed=0)

@@ -167,3 +167,27 @@ def test_bad_input_names_the_choices():
         gzsl.fit_bilinear(problem, loss="hinge")
     with pytest.raises(ValueError, match="unseen classes named"):
         gzsl.build_problem("animal_mnist", gzsl.EFFICIENTNET, 0, 2, 2)
+
+
+# ---------------------------------------------------------------------------------------------- semantic relations
+def test_relation_targets_and_loss_by_hand():
+    from zslab.methods.semantic_relations import relation_loss, relation_targets
+
+    side = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
+    t = relation_targets(side)  # centred rows: a, b, a -> cos(a, b) = -1, cos(a, a) = 1
+    np.testing.assert_allclose(t.numpy(), [[1, -1, 1], [-1, 1, -1], [1, -1, 1]], atol=1e-6)
+    assert float(relation_loss(torch.tensor([[1.0, 0.0], [-1.0, 0.0], [2.0, 0.0]]), t)) == pytest.approx(0.0)
+    assert float(relation_loss(torch.tensor([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0]]), t)) == pytest.approx(16 / 6)  # four pairs off by 2, two exact
+
+
+def test_relation_loss_pulls_prototypes_to_the_attribute_structure():
+    from zslab.methods.semantic_relations import fit_visual_prototypes, relation_loss, relation_targets
+
+    problem = _problem(n_per_class=20)
+    targets = relation_targets(problem.side)
+    plain = fit_visual_prototypes(problem, seed=0, relation_weight=0.0, epochs=10)
+    kept = fit_visual_prototypes(problem, seed=0, relation_weight=3.0, epochs=10)
+    assert float(relation_loss(kept.prototypes, targets)) < float(relation_loss(plain.prototypes, targets))
+    assert "relation-preserving" in ZSL_MODELS and "visual-space prototypes" in ZSL_MODELS
+    with pytest.raises(ValueError, match="relation_weight"):
+        fit_visual_prototypes(problem, relation_weight=-1.0)
