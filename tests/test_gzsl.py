@@ -191,3 +191,31 @@ def test_relation_loss_pulls_prototypes_to_the_attribute_structure():
     assert "relation-preserving" in ZSL_MODELS and "visual-space prototypes" in ZSL_MODELS
     with pytest.raises(ValueError, match="relation_weight"):
         fit_visual_prototypes(problem, relation_weight=-1.0)
+
+
+def test_evaluate_model_caches_the_fit_and_reproduces_it(monkeypatch):
+    problem = _problem(noise=0.7, n_per_class=12)
+    first = gzsl.evaluate_model("ESZSL", problem, seed=4)
+    uncached = gzsl.evaluate_model("ESZSL", problem, seed=4, use_cache=False)
+    assert torch.equal(first.scores, uncached.scores) and first.gamma == uncached.gamma
+    assert first.hyper == uncached.hyper and first.calibrated == uncached.calibrated
+
+    def refit(*args, **kwargs):
+        raise AssertionError("a warm evaluation must not fit again")
+
+    monkeypatch.setattr(gzsl, "select_on_validation", refit)
+    again = gzsl.evaluate_model("ESZSL", problem, seed=4)
+    assert torch.equal(again.scores, first.scores) and again.ausuc == first.ausuc
+    changed = gzsl.with_side(problem, problem.side[:, ::-1].copy(), "permuted attributes")
+    with pytest.raises(AssertionError, match="must not fit again"):
+        gzsl.evaluate_model("ESZSL", changed, seed=4)       # other content: a miss
+
+
+def test_best_calibration_is_finite_even_when_every_margin_is_equal():
+    problem = _problem(n_per_class=4)
+    flat = torch.zeros(len(problem.y_test), 8)  # identical scores: one margin for all images
+    gamma, h = gzsl.best_calibration(flat, problem)
+    assert np.isfinite(gamma) and h == 0.0
+    mask = problem.unseen_mask
+    assert gzsl_metrics(calibrated_stacking(flat, mask, gamma).argmax(1).numpy(), problem.y_test, problem.seen,
+                        problem.unseen)["harmonic"] == h

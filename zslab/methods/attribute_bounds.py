@@ -175,7 +175,7 @@ def coarsened_model_rows(dataset: str, features: str, models: Sequence[str], see
     """Each ZSL model trained on each coarsening of the attribute matrix: its error on the unseen classes
     (choosing among them, 1 − A_U→U) beside the bound of the unseen classes' coarsened rows."""
     from ..semantics.attributes import load_attributes
-    from .gzsl import ZSL_MODELS, build_problem, select_on_validation, with_side, zsl_accuracy
+    from .gzsl import build_problem, evaluate_model, with_side
 
     attributes = load_attributes(dataset).attributes
     rows = []
@@ -185,9 +185,7 @@ def coarsened_model_rows(dataset: str, features: str, models: Sequence[str], see
             changed = with_side(problem, COARSENINGS.get(name).apply(problem.side, attributes), name)
             bound = collision_bound(changed.side[changed.unseen])
             for model in models:
-                hyper, _ = select_on_validation(model, changed, seed)
-                scores = ZSL_MODELS.get(model).fit(changed, seed=seed, **hyper)(changed.x_test)
-                error = 1.0 - zsl_accuracy(scores, changed.y_test, changed.unseen)
+                error = 1.0 - evaluate_model(model, changed, seed).zsl_unseen
                 rows.append({"dataset": dataset, "seed": seed, "coarsening": name, "model": model,
                              "unseen_error": error, "bound": bound, "slack": error - bound})
     return rows

@@ -272,6 +272,26 @@ def build_compositional_data(features: str, seed: int, n_train: int, n_test: int
                              {"features": features, "seed": seed, "world": dict(world or {})})
 
 
+#: Bump when a model or the training recipe changes: every cached score then misses.
+MODEL_VERSION = 1
+
+
+def cached_scores(data: CompositionalData, model: str, seed: int) -> torch.Tensor:
+    """The model fitted on ``data`` and applied to its test images, cached under the data's content."""
+    from ..cache import TensorCache, tensor_digest
+
+    split = data.split
+    content = tensor_digest({"x_train": data.x_train, "color": data.color_train, "shape": data.shape_train,
+                             "x_test": data.x_test, "pair_test": torch.as_tensor(data.pair_test),
+                             "seen": torch.as_tensor(split.seen), "unseen": torch.as_tensor(split.unseen),
+                             "absent": torch.as_tensor(split.absent)})
+    description = {"kind": "compositional scores", "version": MODEL_VERSION, "model": model, "seed": int(seed),
+                   "data": content, "recipe": [EPOCHS, LEARNING_RATE, WEIGHT_DECAY, BATCH_SIZE, EMBED_DIM, HIDDEN,
+                                               TEMPERATURE]}
+    return TensorCache().get_or_compute(
+        description, lambda: {"scores": COMPOSITIONAL_MODELS.get(model)(data, seed=seed)(data.x_test)})["scores"]
+
+
 def compositional_rows(features: str, worlds: Dict[str, Dict[str, Any]], models: Sequence[str], seeds: Sequence[int],
                        n_train: int, n_test: int, n_unseen: int, n_absent: int, device: str = "cpu") -> List[Dict]:
     """Every model in every rendered world setting (``worlds``: a name -> world knobs) and seed, scored in the
@@ -285,7 +305,7 @@ def compositional_rows(features: str, worlds: Dict[str, Dict[str, Any]], models:
         for seed in seeds:
             data = build_compositional_data(features, seed, n_train, n_test, n_unseen, n_absent, knobs, device)
             for name in models:
-                scores = COMPOSITIONAL_MODELS.get(name)(data, seed=seed)(data.x_test)
+                scores = cached_scores(data, name, seed)
                 for world in WORLDS:
                     metrics = compositional_metrics(scores, data, world)
                     for metric, value in metrics.items():

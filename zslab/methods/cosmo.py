@@ -29,7 +29,7 @@ import torch
 from ..metrics import gzsl_metrics
 from ..registry import Registry
 from ..train.probe import LinearProbe, fit_linear_probe
-from .gzsl import ZSL_MODELS, ZSLProblem, class_split_validation, restricted, select_on_validation
+from .gzsl import ZSL_MODELS, ZSLProblem, class_split_validation, evaluate_model, restricted
 
 #: The authors' gate inputs: top-K sorted probabilities of each expert, the seen expert's at temperature 3.
 GATE_TOP_K = 5
@@ -144,7 +144,7 @@ def fit_cosmo(problem: ZSLProblem, zsl_model: str, seed: int, combiners: Sequenc
     """Choose every hyper-parameter of the combination on the class-split validation of ``problem``."""
     for name in combiners:
         COMBINERS.get(name)
-    hyper, _ = select_on_validation(zsl_model, problem, seed)
+    hyper = evaluate_model(zsl_model, problem, seed).hyper  # the same choice, from the cached fit
     val = restricted(class_split_validation(problem, seed))
     unseen_rows = torch.as_tensor(np.isin(val.y_test, val.unseen))
     raw = ZSL_MODELS.get(zsl_model).fit(val, seed=seed, **hyper)(val.x_test)[:, torch.as_tensor(val.unseen)]
@@ -190,6 +190,31 @@ def cosmo_scores(problem: ZSLProblem, zsl_model: str, seed: int, fit: COSMOFit) 
     return out
 
 
+#: Bump when the combination, the gate or their searches change: every cached COSMO run then misses.
+COSMO_VERSION = 2
+
+
+def cached_cosmo_scores(problem: ZSLProblem, zsl_model: str, seed: int, combiners: Sequence[str],
+                        hard: Sequence[bool]) -> Dict[str, torch.Tensor]:
+    """:func:`fit_cosmo` then :func:`cosmo_scores` (plus the fitted ``zs_scale``), cached under the problem's
+    content, the zero-shot expert, the seed, the combiners and every grid."""
+    from ..cache import TensorCache
+    from .gzsl import FIT_VERSION, problem_digest
+
+    description = {"kind": "cosmo scores", "version": COSMO_VERSION, "fit_version": FIT_VERSION,
+                   "model": zsl_model, "seed": int(seed), "problem": problem_digest(problem),
+                   "combiners": list(combiners), "hard": [bool(h) for h in hard],
+                   "grids": {"thresholds": list(THRESHOLDS), "t_cond": list(CONDITION_TEMPERATURES),
+                             "zs_scales": list(ZS_SCALES), "top_k": GATE_TOP_K, "t_seen": SEEN_TEMPERATURE,
+                             "gate_share": GATE_TRAIN_SHARE}}
+
+    def compute() -> Dict[str, torch.Tensor]:
+        fit = fit_cosmo(problem, zsl_model, seed, combiners, hard)
+        return {**cosmo_scores(problem, zsl_model, seed, fit), "zs_scale": torch.tensor(fit.zs_scale)}
+
+    return TensorCache().get_or_compute(description, compute)
+
+
 def gate_auroc(p_seen: torch.Tensor, problem: ZSLProblem) -> float:
     """How well the gate tells test images of seen classes from unseen ones (AUROC, 0.5 = chance)."""
     from ..metrics import auroc
@@ -215,8 +240,8 @@ def cosmo_runs(datasets: Sequence[str], features: Dict[str, str], unseen: Dict[s
     rows = []
     for dataset, seed, problem in dataset_problems(datasets, features, unseen, seeds, n_train, n_test, device=device):
         single = evaluate_model(zsl_model, problem, seed)
-        fit = fit_cosmo(problem, zsl_model, seed, combiners, hard)
-        scores = cosmo_scores(problem, zsl_model, seed, fit)
+        scores = dict(cached_cosmo_scores(problem, zsl_model, seed, combiners, hard))
+        zs_scale = float(scores.pop("zs_scale"))
         results = {f"{zsl_model}, naive stacking": single.naive,
                    f"{zsl_model}, calibrated stacking": single.calibrated}
         for name, s in scores.items():
@@ -228,5 +253,5 @@ def cosmo_runs(datasets: Sequence[str], features: Dict[str, str], unseen: Dict[s
             for part, value in metrics.items():
                 record(f"gzsl_{part}", value, dataset=dataset, seed=seed, method=method)
             rows.append({"dataset": dataset, "seed": seed, "method": method, **metrics, "gate_auroc": auc,
-                         "zs_scale": fit.zs_scale})
+                         "zs_scale": zs_scale})
     return rows

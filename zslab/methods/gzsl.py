@@ -29,6 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..cache import tensor_digest
 from ..metrics import ausuc, calibrated_stacking, gzsl_metrics, mean_per_class_accuracy, seen_unseen_curve
 from ..registry import Registry
 
@@ -286,18 +287,23 @@ class GZSLResult:
     calibrated: Dict[str, float]  # S, U, H at the validation gamma
     curve: Dict[str, np.ndarray]
     ausuc: float
-    scorer: Optional[Scorer] = None  # the fitted model (it may carry more, e.g. class prototypes)
+    prototypes: Optional[torch.Tensor] = None  # [C, D] class prototypes, for models that have them
 
 
 def best_calibration(scores: torch.Tensor, problem: ZSLProblem) -> Tuple[float, float]:
-    """The gamma of the curve's points with the highest H on ``problem``'s test set, and that H."""
-    curve = seen_unseen_curve(scores.numpy(), problem.y_test, problem.seen, problem.unseen)
+    """The gamma of the curve's points with the highest H on ``problem``'s test set, and that H. The curve's
+    end points (γ = ±∞: everything seen, everything unseen) become finite γs one unit beyond every image's
+    seen-minus-unseen margin, so a model whose margins are all equal (e.g. classes with identical side
+    information) still gets a usable γ."""
+    s_np = scores.numpy()
+    curve = seen_unseen_curve(s_np, problem.y_test, problem.seen, problem.unseen)
+    margin = s_np[:, problem.seen].max(1) - s_np[:, problem.unseen].max(1)
+    gammas = np.where(curve["gamma"] == -np.inf, float(margin.min()) - 1.0,
+                      np.where(curve["gamma"] == np.inf, float(margin.max()) + 1.0, curve["gamma"]))
     s, u = curve["seen"], curve["unseen"]
     h = np.where(s + u > 0, 2 * s * u / np.where(s + u > 0, s + u, 1), 0.0)
-    finite = np.isfinite(curve["gamma"])
-    h = np.where(finite, h, -1.0)
     best = int(np.argmax(h))
-    return float(curve["gamma"][best]), float(h[best])
+    return float(gammas[best]), float(h[best])
 
 
 def select_on_validation(name: str, problem: ZSLProblem, seed: int = 0) -> Tuple[Dict[str, Any], float]:
@@ -315,13 +321,51 @@ def select_on_validation(name: str, problem: ZSLProblem, seed: int = 0) -> Tuple
     return best[1], gamma
 
 
-def evaluate_model(name: str, problem: ZSLProblem, seed: int = 0) -> GZSLResult:
+#: Bump when a model's fitting, its grid's meaning or the validation split changes: every cached fit then misses.
+FIT_VERSION = 2
+
+
+def problem_digest(problem: ZSLProblem) -> str:
+    """The content of a problem (features, labels, side information, split), for cache keys."""
+    return tensor_digest({"x_train": problem.x_train, "y_train": torch.as_tensor(problem.y_train),
+                          "x_test": problem.x_test, "y_test": torch.as_tensor(problem.y_test),
+                          "side": torch.as_tensor(problem.side), "seen": torch.as_tensor(problem.seen),
+                          "unseen": torch.as_tensor(problem.unseen)})
+
+
+def evaluate_model(name: str, problem: ZSLProblem, seed: int = 0, use_cache: bool = True) -> GZSLResult:
     """Choose hyper-parameters and gamma on the class-split validation, refit on every seen class, and score
-    the test set: A_U→U, A_S→S, naive and calibrated S/U/H, the seen-unseen curve and its AUSUC."""
-    hyper, gamma = select_on_validation(name, problem, seed)
-    scorer = ZSL_MODELS.get(name).fit(problem, seed=seed, **hyper)
-    result = score_result(name, hyper, gamma, scorer(problem.x_test), problem)
-    result.scorer = scorer
+    the test set: A_U→U, A_S→S, naive and calibrated S/U/H, the seen-unseen curve and its AUSUC.
+
+    The fit (test scores, chosen hyper-parameters, gamma, prototypes) is cached under the problem's content,
+    the model, its grid, the seed and :data:`FIT_VERSION`, so a warm rerun only recomputes the metrics."""
+    model = ZSL_MODELS.get(name)
+    keys = sorted(model.grid)
+
+    def compute() -> Dict[str, torch.Tensor]:
+        hyper, gamma = select_on_validation(name, problem, seed)
+        scorer = model.fit(problem, seed=seed, **hyper)
+        out = {"scores": scorer(problem.x_test).float(), "gamma": torch.tensor(gamma, dtype=torch.float64),
+               "hyper": torch.tensor([float(hyper[k]) for k in keys], dtype=torch.float64)}
+        prototypes = getattr(scorer, "prototypes", None)
+        if prototypes is not None:
+            out["prototypes"] = prototypes.float()
+        return out
+
+    if use_cache:
+        from ..cache import TensorCache
+
+        description = {"kind": "gzsl model fit", "version": FIT_VERSION, "model": name,
+                       "grid": {k: list(map(float, model.grid[k])) for k in keys}, "seed": int(seed),
+                       "problem": problem_digest(problem), "validation": [VALIDATION_CLASS_FRACTION,
+                                                                          VALIDATION_IMAGE_FRACTION,
+                                                                          MIN_VALIDATION_UNSEEN]}
+        fitted = TensorCache().get_or_compute(description, compute)
+    else:
+        fitted = compute()
+    hyper = {k: float(v) for k, v in zip(keys, fitted["hyper"].tolist())}
+    result = score_result(name, hyper, float(fitted["gamma"]), fitted["scores"], problem)
+    result.prototypes = fitted.get("prototypes")
     return result
 
 

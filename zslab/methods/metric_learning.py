@@ -187,6 +187,28 @@ def evaluate_unseen(embedding: torch.Tensor, labels: np.ndarray, ks: Sequence[in
     return UnseenScores({int(k): recall[f"R@{k}"] for k in ks}, nmi, float((predicted == labels[query]).mean()))
 
 
+#: Bump when the head, the losses or the training recipe change: every cached embedding then misses.
+EMBEDDING_VERSION = 1
+
+
+def cached_embedding(problem, x: torch.Tensor, loss: str, seed: int, confusion: float, steps: int) -> torch.Tensor:
+    """:func:`train_embedding` on the problem's seen-class training images, applied to ``x``; cached under the
+    content of both, the loss, the confusion weight, the steps, the seed and the recipe's constants."""
+    from ..cache import TensorCache, tensor_digest
+    from .gzsl import problem_digest
+
+    description = {"kind": "metric embedding", "version": EMBEDDING_VERSION, "problem": problem_digest(problem),
+                   "x": tensor_digest({"x": x}), "loss": loss, "seed": int(seed), "confusion": float(confusion),
+                   "steps": int(steps), "recipe": [HIDDEN, EMBED_DIM, MARGIN_TRIPLET, MARGIN_CONTRASTIVE, TEMPERATURE,
+                                                   CLASSES_PER_BATCH, IMAGES_PER_CLASS, LEARNING_RATE]}
+
+    def compute() -> Dict[str, torch.Tensor]:
+        embed = train_embedding(problem.x_train, problem.y_train, loss, seed, confusion, steps)
+        return {"embedding": embed(x)}
+
+    return TensorCache().get_or_compute(description, compute)["embedding"]
+
+
 def metric_learning_rows(datasets, features, unseen, arms: Dict[str, Sequence], seeds, n_train, n_test,
                          ks: Sequence[int] = (1, 2, 4, 8), shots: int = 5, steps: int = STEPS,
                          device: str = "cpu") -> List[Dict]:
@@ -204,8 +226,7 @@ def metric_learning_rows(datasets, features, unseen, arms: Dict[str, Sequence], 
         x_unseen, y_unseen = problem.x_test[torch.as_tensor(keep)], problem.y_test[keep]
         embeddings = {"frozen features": F.normalize(x_unseen.float(), dim=1)}
         for name, (loss, weight) in arms.items():
-            embed = train_embedding(problem.x_train, problem.y_train, loss, seed, float(weight), steps)
-            embeddings[name] = embed(x_unseen)
+            embeddings[name] = cached_embedding(problem, x_unseen, loss, seed, float(weight), steps)
         for name, e in embeddings.items():
             scores = evaluate_unseen(e, y_unseen, ks, shots, seed)
             row = {"dataset": dataset, "seed": seed, "arm": name, "nmi": scores.nmi,

@@ -100,7 +100,7 @@ def relation_rows(datasets, features, unseen, models, seeds, n_train, n_test, de
         targets = relation_targets(problem.side)
         for name in models:
             result = evaluate_model(name, problem, seed)
-            prototypes = getattr(result.scorer, "prototypes", None)
+            prototypes = result.prototypes
             gap = float(relation_loss(prototypes if prototypes is not None else _prototypes_from_scores(result.scores),
                                       targets))
             labels = {"dataset": dataset, "model": name}

@@ -129,15 +129,14 @@ def transductive_zsl_rows(datasets, features, unseen, zsl_model: str, seeds, n_t
     semantic scores as a second view; a shuffled graph as the control). Recorded as ``zsl_unseen`` by ``arm``."""
     from ..metrics import mean_per_class_accuracy
     from ..records import record
-    from .gzsl import ZSL_MODELS, dataset_problems, select_on_validation
+    from .gzsl import dataset_problems, evaluate_model
 
     rows = []
     for dataset, seed, problem in dataset_problems(datasets, features, unseen, seeds, n_train, n_test, device=device):
-        hyper, _ = select_on_validation(zsl_model, problem, seed)
-        keep = np.isin(problem.y_test, problem.unseen)
-        x = problem.x_test[torch.as_tensor(keep)]
-        y = problem.y_test[keep]
-        scores = ZSL_MODELS.get(zsl_model).fit(problem, seed=seed, **hyper)(x)[:, torch.as_tensor(problem.unseen)]
+        keep = torch.as_tensor(np.isin(problem.y_test, problem.unseen))
+        x = problem.x_test[keep]
+        y = problem.y_test[keep.numpy()]
+        scores = evaluate_model(zsl_model, problem, seed).scores[keep][:, torch.as_tensor(problem.unseen)]
         initial = F.one_hot(scores.argmax(1), len(problem.unseen)).double()
         semantic = (scores - scores.mean(1, keepdim=True)) / scores.std(1, keepdim=True).clamp_min(1e-12)
         kk = min(k, len(x) - 1)
