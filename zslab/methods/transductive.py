@@ -153,6 +153,34 @@ def transductive_zsl_rows(datasets, features, unseen, zsl_model: str, seeds, n_t
     return rows
 
 
+#: Bump when a clustering arm or its constants change: every cached result then misses.
+TRANSDUCTIVE_VERSION = 1
+
+
+def clustering_arms(support: torch.Tensor, labels: torch.Tensor, queries: torch.Tensor, n_classes: int,
+                    laplacian_weight: float, k: int, seed: int) -> Dict[str, torch.Tensor]:
+    """The four few-shot arms' query scores (:data:`CLUSTERING_ARMS`), cached under the content of the shots and
+    queries and every constant, so a warm rerun does not cluster again."""
+    from ..cache import TensorCache, tensor_digest
+
+    description = {"kind": "transductive few-shot arms", "version": TRANSDUCTIVE_VERSION,
+                   "data": tensor_digest({"support": support, "labels": labels, "queries": queries}),
+                   "n_classes": int(n_classes), "laplacian_weight": float(laplacian_weight), "k": int(k),
+                   "seed": int(seed), "iterations": ITERATIONS}
+
+    def compute() -> Dict[str, torch.Tensor]:
+        return {"nearest mean (inductive)": nearest_mean(support, labels, queries, n_classes),
+                "K-means": laplacian_kmeans(support, labels, queries, n_classes, 0.0).assignments,
+                "Laplacian K-means": laplacian_kmeans(support, labels, queries, n_classes, laplacian_weight,
+                                                      k).assignments,
+                "Laplacian K-means, shuffled graph": laplacian_kmeans(support, labels, queries, n_classes,
+                                                                      laplacian_weight, k, shuffled=True,
+                                                                      seed=seed).assignments}
+
+    found = TensorCache().get_or_compute(description, compute)
+    return {arm: found[arm] for arm in CLUSTERING_ARMS}
+
+
 def transductive_fewshot_rows(models, pretrained, datasets, classes, seeds, shots, n_test: int,
                               laplacian_weight: float = LAPLACIAN_WEIGHT, k: int = KNN, device: str = "cpu"):
     """Per dataset, seed and shot count: top-1 of the queries (the test split of the novel classes, all at once)
@@ -170,13 +198,7 @@ def transductive_fewshot_rows(models, pretrained, datasets, classes, seeds, shot
             c = len(data.classes)
             for n_shots in shots:
                 support, labels = data.shots(n_shots)
-                arms = {"nearest mean (inductive)": nearest_mean(support, labels, data.test_features, c),
-                        "K-means": laplacian_kmeans(support, labels, data.test_features, c, 0.0).assignments,
-                        "Laplacian K-means": laplacian_kmeans(support, labels, data.test_features, c, laplacian_weight,
-                                                              k).assignments,
-                        "Laplacian K-means, shuffled graph": laplacian_kmeans(
-                            support, labels, data.test_features, c, laplacian_weight, k, shuffled=True,
-                            seed=seed).assignments}
+                arms = clustering_arms(support, labels, data.test_features, c, laplacian_weight, k, seed)
                 for arm, s in arms.items():
                     top1 = float((s.argmax(1) == data.test_labels).double().mean())
                     record("top1", top1, dataset=dataset, seed=seed, arm=arm, shots=n_shots, n_classes=c)
