@@ -70,10 +70,13 @@ class FittedExperts:
 
 
 def fit_experts(problem: ZSLProblem, zsl_model: str, hyper: Dict, seed: int, zs_scale: float,
-                l2: float = 1e-3) -> FittedExperts:
-    """The seen expert on the problem's seen classes and the zero-shot model with ``hyper``."""
+                l2: float = 1e-3, zero_shot=None) -> FittedExperts:
+    """The seen expert on the problem's seen classes and the zero-shot model with ``hyper`` (or ``zero_shot``,
+    that model already fitted on this problem)."""
     probe = fit_linear_probe(problem.x_train, _local(problem.y_train, problem.seen), len(problem.seen), l2=l2)
-    return FittedExperts(probe, ZSL_MODELS.get(zsl_model).fit(problem, seed=seed, **hyper), zs_scale)
+    if zero_shot is None:
+        zero_shot = ZSL_MODELS.get(zsl_model).fit(problem, seed=seed, **hyper)
+    return FittedExperts(probe, zero_shot, zs_scale)
 
 
 def fit_zs_scale(scores: torch.Tensor, labels: torch.Tensor) -> float:
@@ -147,9 +150,10 @@ def fit_cosmo(problem: ZSLProblem, zsl_model: str, seed: int, combiners: Sequenc
     hyper = evaluate_model(zsl_model, problem, seed).hyper  # the same choice, from the cached fit
     val = restricted(class_split_validation(problem, seed))
     unseen_rows = torch.as_tensor(np.isin(val.y_test, val.unseen))
-    raw = ZSL_MODELS.get(zsl_model).fit(val, seed=seed, **hyper)(val.x_test)[:, torch.as_tensor(val.unseen)]
+    zero_shot = ZSL_MODELS.get(zsl_model).fit(val, seed=seed, **hyper)  # fitted once: the temperature and the experts
+    raw = zero_shot(val.x_test)[:, torch.as_tensor(val.unseen)]
     zs_scale = fit_zs_scale(raw[unseen_rows], _local(val.y_test[unseen_rows.numpy()], val.unseen))
-    experts = fit_experts(val, zsl_model, hyper, seed, zs_scale)(val, val.x_test)
+    experts = fit_experts(val, zsl_model, hyper, seed, zs_scale, zero_shot=zero_shot)(val, val.x_test)
     is_seen = torch.as_tensor(np.isin(val.y_test, val.seen)).long()
     order = np.random.default_rng([seed, 17]).permutation(len(val.y_test))
     n_gate = int(round(GATE_TRAIN_SHARE * len(order)))
