@@ -91,10 +91,19 @@ def _features(x: torch.Tensor) -> torch.Tensor:
 # --------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ZSLModel:
-    """A model's fitting function and the grid its hyper-parameters are chosen from on validation."""
+    """A model's fitting function, the grid its hyper-parameters are chosen from on validation, and what they
+    are chosen by: ``"zsl_unseen"`` (A_U→U of the stand-in unseen classes, the usual choice) or ``"harmonic"``
+    (the best calibrated H; SABR's cross-validation against the seen-class bias). ``version``: bump when the
+    model's fitting changes, so that its cached fits (and only its) miss."""
 
     fit: Callable[..., Scorer]
     grid: Mapping[str, Sequence[Any]]
+    selection: str = "zsl_unseen"
+    version: int = 0
+
+    def __post_init__(self) -> None:
+        if self.selection not in SELECTIONS:
+            raise ValueError(f"unknown selection {self.selection!r}; valid choices: {', '.join(SELECTIONS)}")
 
     def settings(self) -> List[Dict[str, Any]]:
         keys = list(self.grid)
@@ -102,6 +111,8 @@ class ZSLModel:
 
 
 ZSL_MODELS: Registry[ZSLModel] = Registry("zero-shot model")
+#: What a model's hyper-parameters may be chosen by on the class-split validation.
+SELECTIONS = ("zsl_unseen", "harmonic")
 
 #: DAP's attribute threshold and the probability floor that keeps a never-varying attribute finite.
 DAP_THRESHOLD = 0.5
@@ -306,17 +317,24 @@ def best_calibration(scores: torch.Tensor, problem: ZSLProblem) -> Tuple[float, 
     return float(gammas[best]), float(h[best])
 
 
-def select_on_validation(name: str, problem: ZSLProblem, seed: int = 0) -> Tuple[Dict[str, Any], float]:
-    """The model's hyper-parameters (best A_U→U of the validation's stand-in unseen classes) and its
-    calibration gamma (best H on the same validation split), both from the seen classes alone."""
+def select_on_validation(name: str, problem: ZSLProblem, seed: int = 0,
+                         fixed: Optional[Mapping[str, Any]] = None) -> Tuple[Dict[str, Any], float]:
+    """The model's hyper-parameters (best A_U→U of the validation's stand-in unseen classes, or best calibrated H
+    when the model's ``selection`` says so) and its calibration gamma (best H on the same validation split), both
+    from the seen classes alone. ``fixed``: settings passed to every fit, not chosen (e.g. a training length
+    that a test shortens)."""
     model = ZSL_MODELS.get(name)
+    fixed = dict(fixed or {})
     validation = restricted(class_split_validation(problem, seed))
     best: Tuple[float, Dict[str, Any], torch.Tensor] = (-1.0, {}, torch.empty(0))
     for hyper in model.settings():
-        scores = model.fit(validation, seed=seed, **hyper)(validation.x_test)
-        accuracy = zsl_accuracy(scores, validation.y_test, validation.unseen)
-        if accuracy > best[0]:
-            best = (accuracy, hyper, scores)
+        scores = model.fit(validation, seed=seed, **hyper, **fixed)(validation.x_test)
+        if model.selection == "harmonic":
+            quality = best_calibration(scores, validation)[1]
+        else:
+            quality = zsl_accuracy(scores, validation.y_test, validation.unseen)
+        if quality > best[0]:
+            best = (quality, hyper, scores)
     gamma, _ = best_calibration(best[2], validation)
     return best[1], gamma
 
@@ -333,18 +351,24 @@ def problem_digest(problem: ZSLProblem) -> str:
                           "unseen": torch.as_tensor(problem.unseen)})
 
 
-def evaluate_model(name: str, problem: ZSLProblem, seed: int = 0, use_cache: bool = True) -> GZSLResult:
+def evaluate_model(name: str, problem: ZSLProblem, seed: int = 0, use_cache: bool = True,
+                   fixed: Optional[Mapping[str, Any]] = None) -> GZSLResult:
     """Choose hyper-parameters and gamma on the class-split validation, refit on every seen class, and score
     the test set: A_U→U, A_S→S, naive and calibrated S/U/H, the seen-unseen curve and its AUSUC.
 
     The fit (test scores, chosen hyper-parameters, gamma, prototypes) is cached under the problem's content,
-    the model, its grid, the seed and :data:`FIT_VERSION`, so a warm rerun only recomputes the metrics."""
+    the model, its grid, ``fixed`` (settings given to every fit, not chosen), the seed and :data:`FIT_VERSION`, so
+    a warm rerun only recomputes the metrics."""
     model = ZSL_MODELS.get(name)
     keys = sorted(model.grid)
+    fixed = dict(fixed or {})
+    overlap = sorted(set(fixed) & set(keys))
+    if overlap:
+        raise ValueError(f"{name}: {overlap} are chosen on validation from its grid and cannot also be fixed")
 
     def compute() -> Dict[str, torch.Tensor]:
-        hyper, gamma = select_on_validation(name, problem, seed)
-        scorer = model.fit(problem, seed=seed, **hyper)
+        hyper, gamma = select_on_validation(name, problem, seed, fixed)
+        scorer = model.fit(problem, seed=seed, **hyper, **fixed)
         out = {"scores": scorer(problem.x_test).float(), "gamma": torch.tensor(gamma, dtype=torch.float64),
                "hyper": torch.tensor([float(hyper[k]) for k in keys], dtype=torch.float64)}
         prototypes = getattr(scorer, "prototypes", None)
@@ -360,6 +384,10 @@ def evaluate_model(name: str, problem: ZSLProblem, seed: int = 0, use_cache: boo
                        "problem": problem_digest(problem), "validation": [VALIDATION_CLASS_FRACTION,
                                                                           VALIDATION_IMAGE_FRACTION,
                                                                           MIN_VALIDATION_UNSEEN]}
+        if model.version or model.selection != "zsl_unseen":
+            description.update(model_version=model.version, selection=model.selection)
+        if fixed:
+            description["fixed"] = {k: fixed[k] for k in sorted(fixed)}
         fitted = TensorCache().get_or_compute(description, compute)
     else:
         fitted = compute()
@@ -411,6 +439,8 @@ def with_side(problem: ZSLProblem, side: np.ndarray, about: str) -> ZSLProblem:
 #: benchmarks' ImageNet ResNet, in small), at the image size zslab's LiT models use for the MNIST-style sets.
 EFFICIENTNET = "efficientnet-lite0"
 EFFICIENTNET_IMAGE_SIZE = 96
+from .seen_cnn import SEEN_CNN  # noqa: E402  (the features name of the CNN trained on seen classes only)
+
 #: The seed offset of the training images' draw (disjoint from the test draw of the same seed).
 TRAIN_DRAW_OFFSET = 10_000
 
@@ -443,6 +473,25 @@ def encode_images(features: str, dataset: str, split: str, n_per_class: int, see
     return x, y, ds
 
 
+def _seen_cnn_draws(dataset: str, unseen: Sequence[str], n_train: int, n_test: int, seed: int,
+                    root: Optional[str] = None):
+    """The draws of :func:`encode_images` for a stored dataset, encoded by a CNN trained on the drawn training
+    images of the seen classes (:mod:`zslab.methods.seen_cnn`): ``(x_train, y_train, train, x_test, y_test,
+    test)``."""
+    from ..datasets.base import select_classes
+    from ..errors import check_choice
+    from ..evaluation import eval_dataset
+    from .seen_cnn import seen_cnn_features
+
+    test = eval_dataset(dataset, root, "test", n_per_class=n_test, seed=seed)
+    for name in unseen:
+        check_choice(f"{dataset} class", name, list(test.classes))
+    seen_names = [c for c in test.classes if c not in set(unseen)]
+    train = select_classes(eval_dataset(dataset, root, "train", n_per_class=n_train, seed=seed), seen_names)
+    x_train, x_test = seen_cnn_features(train, test, seed)
+    return x_train, torch.as_tensor(train.targets), train, x_test, torch.as_tensor(test.targets), test
+
+
 def attribute_side(dataset: str, classes: Sequence[str]) -> np.ndarray:
     """The committed class-attribute matrix's rows of ``classes`` (data/attributes/<dataset>.json)."""
     from ..semantics.attributes import load_attributes
@@ -457,12 +506,17 @@ def build_problem(dataset: str, features: str, seed: int, n_train: int, n_test: 
     images of every class (``n_test`` per class, a disjoint draw), with the attribute matrix as side
     information. zsworld's seen/unseen split is the world's (the compositions ``features``' model never saw
     when it is a zsclip model); stored datasets take ``unseen`` (class names) and draw the training images
-    from their train split, the test images from their test split."""
+    from their train split, the test images from their test split. ``features`` is :data:`EFFICIENTNET`,
+    :data:`SEEN_CNN` (a CNN trained on the drawn seen-class training images only; stored datasets) or a model
+    name."""
     from ..fewshot import _is_generated
 
     if _is_generated(dataset):
         if unseen:
             raise ValueError(f"{dataset}'s unseen classes are its world's; do not pass unseen={list(unseen)}")
+        if features == SEEN_CNN:
+            raise ValueError(f"features={SEEN_CNN!r} is built for stored datasets; {dataset}'s seen-only features "
+                             "are those of a zsclip model trained in its world (e.g. zsclip-tiny)")
         x_test, y_test, test = encode_images(features, dataset, "all", n_test, seed, seed, pretrained, root, device)
         x_train, y_local, train = encode_images(features, dataset, "seen", n_train, seed,
                                                 TRAIN_DRAW_OFFSET + seed, pretrained, root, device)
@@ -471,16 +525,22 @@ def build_problem(dataset: str, features: str, seed: int, n_train: int, n_test: 
         if not unseen:
             raise ValueError(f"{dataset} needs its unseen classes named (e.g. the held-out classes of "
                              "data/models/lit.yaml)")
-        x_test, y_test, test = encode_images(features, dataset, "test", n_test, seed, seed, pretrained, root, device)
-        classes = list(test.classes)
         from ..errors import check_choice
 
+        if features == SEEN_CNN:
+            x_train, y_local, train, x_test, y_test, test = _seen_cnn_draws(dataset, unseen, n_train, n_test, seed,
+                                                                           root)
+        else:
+            x_test, y_test, test = encode_images(features, dataset, "test", n_test, seed, seed, pretrained, root,
+                                                 device)
+        classes = list(test.classes)
         for name in unseen:
             check_choice(f"{dataset} class", name, classes)
         unseen_idx = [classes.index(c) for c in unseen]
         seen = [i for i in range(len(classes)) if i not in unseen_idx]
-        x_train, y_local, train = encode_images(features, dataset, "train", n_train, seed, seed, pretrained, root,
-                                                device, classes=[classes[i] for i in seen])
+        if features != SEEN_CNN:
+            x_train, y_local, train = encode_images(features, dataset, "train", n_train, seed, seed, pretrained,
+                                                    root, device, classes=[classes[i] for i in seen])
     index = {c: i for i, c in enumerate(classes)}
     y_train = np.asarray([index[train.classes[int(t)]] for t in y_local], dtype=np.int64)
     return ZSLProblem(classes, attribute_side(dataset, classes), np.asarray(seen), np.asarray(unseen_idx),
@@ -524,11 +584,15 @@ def dataset_problems(datasets: Sequence[str], features: Mapping[str, str], unsee
 
 def gzsl_runs(datasets: Sequence[str], features: Mapping[str, str], unseen: Mapping[str, Sequence[str]],
               models: Sequence[str], seeds: Sequence[int], n_train: Mapping[str, int] | int,
-              n_test: Mapping[str, int] | int, pretrained: Optional[str] = None, device: str = "cpu") -> GZSLRuns:
+              n_test: Mapping[str, int] | int, pretrained: Optional[str] = None, device: str = "cpu",
+              fixed: Optional[Mapping[str, Mapping[str, Any]]] = None,
+              diagnostics: Optional[Callable[[GZSLResult, ZSLProblem], Dict[str, float]]] = None) -> GZSLRuns:
     """Fit and score every model on every dataset and seed (:func:`evaluate_model`), with the shuffled-class
     calibration control, and record each number: ``gzsl_seen``/``gzsl_unseen``/``gzsl_harmonic`` labelled
     ``stacking`` = naive, calibrated or shuffled control, ``zsl_unseen`` (A_U→U), ``zsl_seen`` (A_S→S) and
-    ``ausuc``. ``n_train``/``n_test`` (images per class) are one number or one per dataset."""
+    ``ausuc``. ``n_train``/``n_test`` (images per class) are one number or one per dataset. ``fixed``: per model,
+    settings given to every fit (:func:`evaluate_model`); ``diagnostics(result, problem)``: more numbers per
+    fit, recorded under their names and added to the rows (a name whose value is None is skipped)."""
     from ..records import record
 
     for name in models:
@@ -538,7 +602,7 @@ def gzsl_runs(datasets: Sequence[str], features: Mapping[str, str], unseen: Mapp
                                                    device):
         problems[dataset, seed] = problem
         for name in models:
-            result = evaluate_model(name, problem, seed)
+            result = evaluate_model(name, problem, seed, fixed=(fixed or {}).get(name))
             labels = {"dataset": dataset, "model": name, "seed": seed}
             stackings = {"naive": result.naive, "calibrated": result.calibrated,
                          "shuffled control": shuffled_calibration(result, problem, seed)}
@@ -551,10 +615,14 @@ def gzsl_runs(datasets: Sequence[str], features: Mapping[str, str], unseen: Mapp
             for metric in ("zsl_unseen", "zsl_seen", "ausuc"):
                 record(metric, row[metric], **labels)
             record("calibration_gamma", result.gamma, **labels)
+            for metric, value in (diagnostics(result, problem) if diagnostics else {}).items():
+                if value is not None:
+                    row[metric] = value
+                    record(metric, value, **labels)
             rows.append(row)
             curves += [{**labels, "gamma": g, "seen": s_, "unseen": u}
                        for g, s_, u in zip(result.curve["gamma"], result.curve["seen"], result.curve["unseen"])]
     return GZSLRuns(rows, curves, problems)
 
 
-from . import semantic_relations  # noqa: E402,F401  (registers its models in ZSL_MODELS)
+from . import feature_generation, semantic_relations  # noqa: E402,F401  (register their models in ZSL_MODELS)
