@@ -29,15 +29,16 @@
 # The images of seen classes at test are a separate draw from their training images.
 
 # %% parameters
-mode: str = "offline"  # one of: offline
-datasets: list = ["animal_mnist", "fashion_mnist", "zsworld"]  # datasets with a class-attribute matrix (real mode with AwA2/CUB-style features is not built yet)
-features: dict = {"animal_mnist": "efficientnet-lite0", "fashion_mnist": "efficientnet-lite0", "zsworld": "zsclip-tiny"}  # image features per dataset: efficientnet-lite0 or a model name
+mode: str = "offline"  # one of: offline, real
+datasets: list = ["animal_mnist", "fashion_mnist", "zsworld"]  # datasets with a class-attribute matrix; real mode: AWA2, CUB, SUN, AWA1, APY
+features: dict = {"animal_mnist": "efficientnet-lite0", "fashion_mnist": "efficientnet-lite0", "zsworld": "zsclip-tiny"}  # image features per dataset: efficientnet-lite0, seen-class cnn, a model name, or xlsa17-res101 (real mode)
 unseen: dict = {"animal_mnist": ["cow", "giraffe", "zebra"], "fashion_mnist": ["trouser", "bag", "ankle boot"]}  # unseen classes of stored datasets (zsworld's are its world's)
 models: list = ["DAP", "ESZSL", "DeViSE", "ALE", "SJE"]  # zslab.methods.gzsl.ZSL_MODELS
 seeds: list = [0, 1, 2]  # image draws, validation splits, model initialisation; zsclip models: one per seed
 n_train: dict = {"animal_mnist": 200, "fashion_mnist": 200, "zsworld": 40}  # training images per seen class
 n_test: dict = {"animal_mnist": 200, "fashion_mnist": 200, "zsworld": 40}  # test images per class
 device: str = "auto"  # where images are encoded: auto (cuda when present), cpu, cuda, cuda:N, mps
+data_root: str = ""  # real mode: the datasets' folder, e.g. the xlsa17 release's data folder holding AWA2/res101.mat
 
 # %%
 import pandas as pd
@@ -51,14 +52,14 @@ from zslab.records import record_figure
 from zslab.verdicts import judge, over_seeds
 
 paper = get_paper("gzsl_in_the_wild")
-check_choice("mode", mode, ["offline"])
+check_choice("mode", mode, ["offline", "real"])
 print(f"{paper.title} (arXiv {paper.arxiv})\nmodels {models} on {datasets}, seeds {seeds}")
 
 # %% [markdown]
 # ## Every model on every dataset and seed: the conventional ZSL number, naive and calibrated stacking, AUSUC
 
 # %%
-runs = gzsl_runs(datasets, features, unseen, models, seeds, n_train, n_test, device=device)
+runs = gzsl_runs(datasets, features, unseen, models, seeds, n_train, n_test, device=device, root=data_root)
 for (dataset, seed), problem in runs.problems.items():
     if seed == seeds[0]:
         print(f"{dataset}: {len(problem.seen)} seen, {len(problem.unseen)} unseen classes; {len(problem.y_train)} "

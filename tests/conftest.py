@@ -69,3 +69,44 @@ def write_random_clip_folder(folder) -> "os.PathLike":
     (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": cfg, "preprocess_cfg": {
         "size": cfg["vision_cfg"]["image_size"], "mean": [0.5] * 3, "std": [0.5] * 3}}))
     return folder
+
+
+def write_xlsa17_folder(root, dataset: str = "AWA2", seed: int = 0, dim: int = 2048):
+    """A tiny dataset in Xian et al.'s xlsa17 layout (``<root>/<dataset>/res101.mat``, ``att_splits.mat``; 2048 × N
+    features, 1-based labels and split indices, a cell array of names with ``+``): 8 classes, 5 seen and 3 unseen,
+    whose features are a linear function of their attributes plus noise, so a ZSL model can transfer."""
+    import numpy as np
+    from scipy.io import savemat
+
+    rng = np.random.default_rng(seed)
+    names = ["antelope", "grizzly+bear", "killer+whale", "beaver", "dalmatian", "persian+cat", "horse", "zebra"]
+    att = rng.integers(0, 2, size=(8, 6)).astype(float)
+    att[:, 0] = 1.0
+    att[np.arange(6) + 1, np.arange(6)] += 2.0          # distinct rows
+    centres = att @ rng.normal(size=(6, dim))
+    labels, trainval, test_seen, test_unseen = [], [], [], []
+    for c in range(8):
+        for i in range(12):
+            index = len(labels) + 1                        # 1-based, as the release writes them
+            labels.append(c + 1)
+            if c < 5:
+                (trainval if i < 8 else test_seen).append(index)
+            else:
+                test_unseen.append(index)
+    labels = np.array(labels)
+    features = centres[labels - 1] + 0.5 * rng.normal(size=(len(labels), dim))
+    folder = os.path.join(str(root), dataset)
+    os.makedirs(folder, exist_ok=True)
+    cells = np.empty((8, 1), dtype=object)
+    for i, name in enumerate(names):
+        cells[i, 0] = np.array([name])
+    column = lambda v: np.asarray(v, dtype=np.uint16).reshape(-1, 1)  # noqa: E731
+    savemat(os.path.join(folder, "res101.mat"), {"features": features.T.astype(np.float32),
+                                                  "labels": labels.reshape(-1, 1).astype(np.uint8),
+                                                  "image_files": np.array([[f"img{i}.jpg"] for i in range(len(labels))],
+                                                                          dtype=object)})
+    savemat(os.path.join(folder, "att_splits.mat"), {"att": (att / np.linalg.norm(att, axis=1, keepdims=True)).T,
+                                                      "original_att": att.T, "allclasses_names": cells,
+                                                      "trainval_loc": column(trainval), "test_seen_loc": column(test_seen),
+                                                      "test_unseen_loc": column(test_unseen)})
+    return root

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from conftest import require_system_asset, write_random_clip_folder
+from conftest import require_system_asset, write_random_clip_folder, write_xlsa17_folder
 from zslab.models import save_random_checkpoint
 from zslab.papers import get_paper, list_papers
 from zslab.records import VERDICTS, load_records
@@ -420,3 +420,14 @@ def test_gda_notebook_real_mode_on_an_open_clip_folder_and_fashion_mnist(tmp_pat
         assert set(top1["l"].map(lambda l: l["head"])) == set(FEW_SHOT_HEADS.names()), k
         assert len(top1) == len(FEW_SHOT_HEADS.names())              # one seed: one row per head
         assert top1["value"].between(0, 1).all()
+
+
+def test_gzsl_notebook_real_mode_reads_the_xlsa17_release(tmp_path):
+    """Real mode of the GZSL notebook on a self-made dataset in Xian et al.'s .mat layout (features, attributes
+    and the proposed split from the files; nothing encoded)."""
+    root = write_xlsa17_folder(tmp_path / "xlsa17" / "data")
+    df = _run("gzsl_in_the_wild", tmp_path / "run", mode="real", datasets=["AWA2"],
+              features={"AWA2": "xlsa17-res101"}, unseen={}, models=["ESZSL", "ALE"], seeds=[0, 1],
+              n_train={"AWA2": 0}, n_test={"AWA2": 0}, data_root=str(root))
+    unseen = _rows(df, "zsl_unseen", dataset="AWA2")
+    assert len(unseen) == 4 and (unseen["value"] > 1 / 3).all(), unseen["value"]

@@ -492,6 +492,26 @@ def _seen_cnn_draws(dataset: str, unseen: Sequence[str], n_train: int, n_test: i
     return x_train, torch.as_tensor(train.targets), train, x_test, torch.as_tensor(test.targets), test
 
 
+def xlsa17_problem(dataset: str, root: Optional[str], seed: int, n_train: int, n_test: int) -> ZSLProblem:
+    """A GZSL problem from Xian et al.'s release (:mod:`zslab.datasets.xlsa17`): its ResNet-101 features, its
+    attributes, and its proposed split (``trainval_loc`` for training, ``test_seen_loc`` + ``test_unseen_loc``
+    for testing), at most ``n_train``/``n_test`` images per class (0: all), drawn with ``seed``."""
+    from ..datasets.xlsa17 import XLSA17_FEATURES, per_class_subset, read_xlsa17
+
+    if not root:
+        raise ValueError(f"features={XLSA17_FEATURES!r} reads precomputed files: pass root, the release's data "
+                         "folder (holding AWA2/, CUB/, SUN/, ...)")
+    data = read_xlsa17(root, dataset)
+    splits = data.splits
+    train = per_class_subset(splits["trainval_loc"], data.labels, n_train, seed)
+    test = per_class_subset(np.concatenate([splits["test_seen_loc"], splits["test_unseen_loc"]]), data.labels,
+                            n_test, seed)
+    return ZSLProblem(data.classes, data.attributes, np.unique(data.labels[splits["trainval_loc"]]),
+                      np.unique(data.labels[splits["test_unseen_loc"]]), torch.as_tensor(data.features[train]),
+                      data.labels[train], torch.as_tensor(data.features[test]), data.labels[test],
+                      {"dataset": dataset, "features": XLSA17_FEATURES, "seed": seed, "side": "attributes"})
+
+
 def attribute_side(dataset: str, classes: Sequence[str]) -> np.ndarray:
     """The committed class-attribute matrix's rows of ``classes`` (data/attributes/<dataset>.json)."""
     from ..semantics.attributes import load_attributes
@@ -509,8 +529,13 @@ def build_problem(dataset: str, features: str, seed: int, n_train: int, n_test: 
     from their train split, the test images from their test split. ``features`` is :data:`EFFICIENTNET`,
     :data:`SEEN_CNN` (a CNN trained on the drawn seen-class training images only; stored datasets) or a model
     name."""
+    from ..datasets.xlsa17 import XLSA17_FEATURES
     from ..fewshot import _is_generated
 
+    if features == XLSA17_FEATURES:
+        if unseen:
+            raise ValueError(f"xlsa17's unseen classes are its proposed split's; do not pass unseen={list(unseen)}")
+        return xlsa17_problem(dataset, root, seed, n_train, n_test)
     if _is_generated(dataset):
         if unseen:
             raise ValueError(f"{dataset}'s unseen classes are its world's; do not pass unseen={list(unseen)}")
@@ -571,7 +596,7 @@ def per_dataset(value: Mapping[str, int] | int, datasets: Sequence[str], what: s
 
 def dataset_problems(datasets: Sequence[str], features: Mapping[str, str], unseen: Mapping[str, Sequence[str]],
                      seeds: Sequence[int], n_train: Mapping[str, int] | int, n_test: Mapping[str, int] | int,
-                     pretrained: Optional[str] = None, device: str = "cpu"):
+                     pretrained: Optional[str] = None, device: str = "cpu", root: Optional[str] = None):
     """``(dataset, seed, problem)`` for every dataset and seed (:func:`build_problem`): the loop every classic-ZSL
     notebook runs."""
     train, test = per_dataset(n_train, datasets, "n_train"), per_dataset(n_test, datasets, "n_test")
@@ -579,27 +604,29 @@ def dataset_problems(datasets: Sequence[str], features: Mapping[str, str], unsee
         for seed in seeds:
             yield dataset, seed, build_problem(dataset, features[dataset], seed, train[dataset], test[dataset],
                                                unseen=unseen.get(dataset) or None, pretrained=pretrained,
-                                               device=device)
+                                               root=root or None, device=device)
 
 
 def gzsl_runs(datasets: Sequence[str], features: Mapping[str, str], unseen: Mapping[str, Sequence[str]],
               models: Sequence[str], seeds: Sequence[int], n_train: Mapping[str, int] | int,
               n_test: Mapping[str, int] | int, pretrained: Optional[str] = None, device: str = "cpu",
               fixed: Optional[Mapping[str, Mapping[str, Any]]] = None,
-              diagnostics: Optional[Callable[[GZSLResult, ZSLProblem], Dict[str, float]]] = None) -> GZSLRuns:
+              diagnostics: Optional[Callable[[GZSLResult, ZSLProblem], Dict[str, float]]] = None,
+              root: Optional[str] = None) -> GZSLRuns:
     """Fit and score every model on every dataset and seed (:func:`evaluate_model`), with the shuffled-class
     calibration control, and record each number: ``gzsl_seen``/``gzsl_unseen``/``gzsl_harmonic`` labelled
     ``stacking`` = naive, calibrated or shuffled control, ``zsl_unseen`` (A_U→U), ``zsl_seen`` (A_S→S) and
     ``ausuc``. ``n_train``/``n_test`` (images per class) are one number or one per dataset. ``fixed``: per model,
     settings given to every fit (:func:`evaluate_model`); ``diagnostics(result, problem)``: more numbers per
-    fit, recorded under their names and added to the rows (a name whose value is None is skipped)."""
+    fit, recorded under their names and added to the rows (a name whose value is None is skipped). ``root``: the
+    datasets' folder in real mode (e.g. the xlsa17 release's ``data`` folder)."""
     from ..records import record
 
     for name in models:
         ZSL_MODELS.get(name)
     rows, curves, problems = [], [], {}
     for dataset, seed, problem in dataset_problems(datasets, features, unseen, seeds, n_train, n_test, pretrained,
-                                                   device):
+                                                   device, root):
         problems[dataset, seed] = problem
         for name in models:
             result = evaluate_model(name, problem, seed, fixed=(fixed or {}).get(name))
