@@ -110,3 +110,37 @@ def write_xlsa17_folder(root, dataset: str = "AWA2", seed: int = 0, dim: int = 2
                                                       "trainval_loc": column(trainval), "test_seen_loc": column(test_seen),
                                                       "test_unseen_loc": column(test_unseen)})
     return root
+
+
+def write_czsl_folder(root, n_per_pair: int = 3, seed: int = 0):
+    """A tiny UT-Zappos-like dataset in the CZSL layout: ``images/<attr>_<obj>/*.jpg``,
+    ``compositional-split-natural/{train,val,test}_pairs.txt`` and the ``torch.save``d metadata list. 3 attributes
+    × 3 objects; 6 training pairs, test pairs 2 seen + 2 unseen, one pair never used; one record marked NA."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    root = os.fspath(root)
+    attrs, objs = ["Canvas", "Leather", "Suede"], ["Boots.Ankle", "Sandals", "Shoes.Flats"]
+    train = [(a, o) for a in attrs for o in objs][:6]
+    test = [train[0], train[4], ("Suede", "Boots.Ankle"), ("Suede", "Sandals")]
+    val = [train[1], ("Suede", "Boots.Ankle")]
+    split = os.path.join(root, "compositional-split-natural")
+    os.makedirs(split, exist_ok=True)
+    for name, pairs in (("train", train), ("val", val), ("test", test)):
+        with open(os.path.join(split, f"{name}_pairs.txt"), "w") as f:
+            f.write("".join(f"{a} {o}\n" for a, o in pairs))
+    metadata = []
+    for (a, o), which in [(p, "train") for p in train] + [(p, "test") for p in test]:
+        folder = os.path.join(root, "images", f"{a}_{o}")
+        os.makedirs(folder, exist_ok=True)
+        colour = np.array([60 * attrs.index(a) + 40, 80 * objs.index(o) + 30, 120], dtype=np.uint8)
+        for i in range(n_per_pair):
+            name = f"{which}_{i}.jpg"
+            image = np.clip(colour + rng.normal(0, 10, size=(24, 32, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(image).save(os.path.join(folder, name))
+            metadata.append({"image": f"{a}_{o}/{name}", "attr": a, "obj": o, "set": which})
+    metadata.append({"image": "Canvas_Sandals/none.jpg", "attr": "NA", "obj": "Sandals", "set": "train"})
+    torch.save(metadata, os.path.join(root, "metadata_compositional-split-natural.t7"))
+    return root

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from conftest import require_system_asset, write_random_clip_folder, write_xlsa17_folder
+from conftest import require_system_asset, write_czsl_folder, write_random_clip_folder, write_xlsa17_folder
 from zslab.models import save_random_checkpoint
 from zslab.papers import get_paper, list_papers
 from zslab.records import VERDICTS, load_records
@@ -431,3 +431,13 @@ def test_gzsl_notebook_real_mode_reads_the_xlsa17_release(tmp_path):
               n_train={"AWA2": 0}, n_test={"AWA2": 0}, data_root=str(root))
     unseen = _rows(df, "zsl_unseen", dataset="AWA2")
     assert len(unseen) == 4 and (unseen["value"] > 1 / 3).all(), unseen["value"]
+
+
+def test_compositional_notebook_real_mode_reads_a_czsl_folder(tmp_path, random_clip_dir):
+    """Real mode of the compositional notebook on a self-made UT-Zappos-like folder in the CZSL layout, encoded by
+    a random open_clip model: the dataset is the one setting, closed and open world both scored."""
+    root = write_czsl_folder(tmp_path / "ut-zap50k", n_per_pair=4)
+    df = _run("compositional_zsl", tmp_path / "run", mode="real", features=f"local-dir:{random_clip_dir}",
+              pretrained="", data_root=str(root), seeds=[0, 1], n_train=0, n_test=0)
+    auc = _rows(df, "czsl_auc", setting="ut-zap50k")
+    assert len(auc) == 3 * 2 * 2 and auc["value"].between(0, 1).all()

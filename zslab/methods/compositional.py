@@ -26,7 +26,8 @@ PBadv's adversarial primitive training and CoT's minority-attribute augmentation
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -272,6 +273,63 @@ def build_compositional_data(features: str, seed: int, n_train: int, n_test: int
                              {"features": features, "seed": seed, "world": dict(world or {})})
 
 
+def _pair_index(attrs: Sequence[str], objs: Sequence[str], pair: Tuple[str, str]) -> int:
+    return attrs.index(pair[0]) * len(objs) + objs.index(pair[1])
+
+
+def czsl_pair_split(attrs: Sequence[str], objs: Sequence[str], pairs: Dict[str, List[Tuple[str, str]]]) -> PairSplit:
+    """A CZSL dataset's split as a :class:`PairSplit`: seen = the training pairs, unseen = the test pairs that are
+    not training pairs, absent = every other attribute-object pair (the open world's distractors)."""
+    seen = sorted({_pair_index(attrs, objs, p) for p in pairs["train"]})
+    unseen = sorted({_pair_index(attrs, objs, p) for p in pairs["test"]} - set(seen))
+    if not unseen:
+        raise ValueError("the test pairs are all training pairs: no unseen composition to test")
+    absent = sorted(set(range(len(attrs) * len(objs))) - set(seen) - set(unseen))
+    return PairSplit(list(attrs), list(objs), np.asarray(seen, dtype=np.int64), np.asarray(unseen, dtype=np.int64),
+                     np.asarray(absent, dtype=np.int64))
+
+
+def build_czsl_data(root: str, features: str, seed: int, n_train: int, n_test: int,
+                    pretrained: Optional[str] = None, device: str = "cpu") -> CompositionalData:
+    """Real mode: a CZSL dataset folder (MIT-States / UT-Zappos, :mod:`zslab.datasets.czsl`) encoded by
+    ``features`` (any model :func:`zslab.models.load_model` knows, with ``pretrained``): at most ``n_train`` training
+    images per seen pair (its ``train`` set) and ``n_test`` test images per seen or unseen test pair (its
+    ``test`` set; 0: all), drawn with ``seed``."""
+    from ..datasets.base import FolderDataset, files_identity
+    from ..datasets.czsl import read_czsl
+    from ..embeddings import image_features
+    from ..models import load_model
+
+    data = read_czsl(root)
+    split = czsl_pair_split(data.attrs, data.objs, data.pairs)
+    model = load_model(features, pretrained or None, seed=seed, device=device, progress=False)
+    rng = np.random.default_rng([seed, 41])
+    draws = {}
+    for part, n, allowed in (("train", n_train, split.seen), ("test", n_test, np.union1d(split.seen, split.unseen))):
+        by_pair: Dict[int, List[str]] = {}
+        wanted = set(allowed.tolist())
+        for image in data.images:
+            pair = _pair_index(data.attrs, data.objs, (image["attr"], image["obj"]))
+            if image["set"] == part and pair in wanted:
+                by_pair.setdefault(pair, []).append(image["path"])
+        samples = [(path, pair) for pair in sorted(by_pair)
+                   for path in (rng.permutation(by_pair[pair])[:n] if n else by_pair[pair])]
+        if not samples:
+            raise ValueError(f"{root}: no {part} images of the split's pairs")
+        paths = [Path(p) for p, _ in samples]
+        ds = FolderDataset(samples, name=f"czsl:{Path(root).name}", split=part,
+                           classes=[split.name(p) for p in range(split.n_pairs)], templates=["a photo of {c}."],
+                           identity={"name": f"czsl:{Path(root).name}", "split": part,
+                                     "files": files_identity(paths, Path(root))})
+        x, labels = image_features(model, ds, progress=False)
+        pair = labels.numpy()
+        draws[part] = (x.float(), pair // len(split.shapes), pair % len(split.shapes), pair)
+    x_tr, c_tr, s_tr, _ = draws["train"]
+    x_te, _, _, p_te = draws["test"]
+    return CompositionalData(split, x_tr, torch.as_tensor(c_tr), torch.as_tensor(s_tr), x_te, p_te,
+                             {"features": features, "seed": seed, "root": str(root)})
+
+
 #: Bump when a model or the training recipe changes: every cached score then misses.
 MODEL_VERSION = 1
 
@@ -293,17 +351,27 @@ def cached_scores(data: CompositionalData, model: str, seed: int) -> torch.Tenso
 
 
 def compositional_rows(features: str, worlds: Dict[str, Dict[str, Any]], models: Sequence[str], seeds: Sequence[int],
-                       n_train: int, n_test: int, n_unseen: int, n_absent: int, device: str = "cpu") -> List[Dict]:
+                       n_train: int, n_test: int, n_unseen: int, n_absent: int, device: str = "cpu",
+                       data_root: str = "", pretrained: str = "") -> List[Dict]:
     """Every model in every rendered world setting (``worlds``: a name -> world knobs) and seed, scored in the
-    closed and the open world; each number recorded with labels ``setting``, ``model`` and ``world``."""
+    closed and the open world; each number recorded with labels ``setting``, ``model`` and ``world``. Real mode
+    (``data_root``: a CZSL dataset folder): that dataset, named by its folder, is the one setting (``worlds``,
+    ``n_unseen`` and ``n_absent`` are the dataset's own then)."""
     from ..records import record
 
     for name in models:
         COMPOSITIONAL_MODELS.get(name)
+    if data_root:
+        settings = [(Path(data_root).name, None)]
+    else:
+        settings = list(worlds.items())
     rows = []
-    for setting, knobs in worlds.items():
+    for setting, knobs in settings:
         for seed in seeds:
-            data = build_compositional_data(features, seed, n_train, n_test, n_unseen, n_absent, knobs, device)
+            if data_root:
+                data = build_czsl_data(data_root, features, seed, n_train, n_test, pretrained or None, device)
+            else:
+                data = build_compositional_data(features, seed, n_train, n_test, n_unseen, n_absent, knobs, device)
             for name in models:
                 scores = cached_scores(data, name, seed)
                 for world in WORLDS:
