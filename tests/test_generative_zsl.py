@@ -190,3 +190,16 @@ def test_combiner_learns_to_follow_the_condition():
 def test_unknown_task_names_the_choices():
     with pytest.raises(InvalidChoiceError, match="focus color"):
         cs.CONDITION_TASKS.get("focus size")
+
+
+def test_combiner_scores_are_cached_so_a_warm_rerun_trains_nothing(zsclip_micro, monkeypatch):
+    encoded = {"change color": cs.encode_task(zsclip_micro, "change color", 8, seed=0)}
+    calls = []
+    real = cs.train_combiner
+    monkeypatch.setattr(cs, "train_combiner", lambda *a, **k: calls.append(1) or real(*a, **k))
+    first = cs.cached_combiner_scores(zsclip_micro, encoded, 40, seed=0, shuffle=False, epochs=1)
+    again = cs.cached_combiner_scores(zsclip_micro, encoded, 40, seed=0, shuffle=False, epochs=1)
+    assert len(calls) == 1 and torch.equal(first["change color"], again["change color"])
+    assert first["change color"].shape == (8, cs.GALLERY_SIZE)
+    cs.cached_combiner_scores(zsclip_micro, encoded, 40, seed=0, shuffle=True, epochs=1)
+    assert len(calls) == 2                                  # the control is its own entry

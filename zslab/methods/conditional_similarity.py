@@ -289,6 +289,27 @@ def mined_triplets(lm, n: int, seed: int, shuffle_conditions: bool = False) -> T
 
 
 COMBINER_ARMS = {"combiner": False, "combiner, shuffled conditions": True}
+#: Bump when the combiner or its training changes: cached combiner scores then miss.
+COMBINER_VERSION = 1
+
+
+def cached_combiner_scores(lm, encoded: Dict[str, EncodedTask], n_triplets: int, seed: int, shuffle: bool,
+                           epochs: int) -> Dict[str, torch.Tensor]:
+    """Gallery scores of a combiner trained on ``lm``'s mined triplets, per task; cached under the model, the
+    triplets' settings, the training recipe and the content of the encoded tasks (a warm rerun trains nothing)."""
+    from ..cache import tensor_digest
+
+    content = tensor_digest({f"{name}/{part}": getattr(t, part) for name, t in encoded.items()
+                             for part in ("reference", "condition", "gallery")})
+    description = {"combiner": COMBINER_VERSION, "triplets": int(n_triplets), "seed": int(seed),
+                   "shuffle": bool(shuffle), "epochs": int(epochs), "tasks": content,
+                   "recipe": [INFONCE_SCALE, COMBINER_BATCH, COMBINER_LR]}
+
+    def compute() -> Dict[str, torch.Tensor]:
+        combiner = train_combiner(*mined_triplets(lm, n_triplets, seed, shuffle), seed=seed, epochs=epochs)
+        return {name: combiner_scores(combiner, t) for name, t in encoded.items()}
+
+    return dict(_cached(lm, description, compute))
 
 
 def conditional_rows(model: str, seeds: Sequence[int], tasks: Sequence[str], n_samples: int, n_triplets: int,
@@ -307,8 +328,7 @@ def conditional_rows(model: str, seeds: Sequence[int], tasks: Sequence[str], n_s
         scorers = {method: {name: zero_shot_scores(method, t) for name, t in encoded.items()}
                    for method in ZERO_SHOT_METHODS}
         for arm, shuffle in COMBINER_ARMS.items():
-            combiner = train_combiner(*mined_triplets(lm, n_triplets, seed, shuffle), seed=seed, epochs=epochs)
-            scorers[arm] = {name: combiner_scores(combiner, t) for name, t in encoded.items()}
+            scorers[arm] = cached_combiner_scores(lm, encoded, n_triplets, seed, shuffle, epochs)
         for method, per_task in scorers.items():
             for name, scores in per_task.items():
                 recalls = recall_at(scores)
