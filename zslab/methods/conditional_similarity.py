@@ -56,10 +56,6 @@ CONDITION_TASKS.add("focus shape", ConditionTask("focus", "shape"))
 CONDITION_TASKS.add("change shape", ConditionTask("change", "shape"))
 
 
-def _values(spec, factor: str) -> List[str]:
-    return spec.factor_values(factor)
-
-
 def task_compositions(task: ConditionTask, comps: np.ndarray, n: int, gallery_size: int,
                       rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(references [n, 3], condition values [n], galleries [n, G, 3])`` of compositions from ``comps`` (rows of
@@ -69,7 +65,6 @@ def task_compositions(task: ConditionTask, comps: np.ndarray, n: int, gallery_si
         raise ValueError(f"gallery_size must be >= 2, got {gallery_size}")
     j = FACTOR_INDEX[task.factor]
     others = [i for i in range(3) if i != j]
-    present = {tuple(c) for c in comps.tolist()}
     references, conditions, galleries = [], [], []
     n_hard = int(round(HARD_SHARE * (gallery_size - 1)))
     while len(references) < n:
@@ -93,7 +88,6 @@ def task_compositions(task: ConditionTask, comps: np.ndarray, n: int, gallery_si
         pool_hard = hard if len(hard) else wrong
         distractors = np.concatenate([pool_hard[rng.integers(len(pool_hard), size=n_hard)],
                                       wrong[rng.integers(len(wrong), size=gallery_size - 1 - n_hard)]])
-        assert tuple(positive) in present
         references.append(ref)
         conditions.append(positive[j])
         galleries.append(np.concatenate([positive[None], distractors]))
@@ -102,7 +96,7 @@ def task_compositions(task: ConditionTask, comps: np.ndarray, n: int, gallery_si
 
 def condition_text(task: ConditionTask, value: int, spec) -> str:
     """GeneCIS's conditions: the factor's name for *focus*, the new value's word for *change*."""
-    return task.factor if task.kind == "focus" else _values(spec, task.factor)[int(value)]
+    return task.factor if task.kind == "focus" else spec.factor_values(task.factor)[int(value)]
 
 
 def _scenes_of(spec, knobs, comps: np.ndarray, pool: Sequence, rng: np.random.Generator):
@@ -273,7 +267,7 @@ def mined_triplets(lm, n: int, seed: int, shuffle_conditions: bool = False) -> T
         target = options[rng.integers(len(options))]
         references.append(ref)
         targets.append(target)
-        texts.append(_values(spec, factor)[int(target[j])])
+        texts.append(spec.factor_values(factor)[int(target[j])])
     references, targets = np.stack(references), np.stack(targets)
 
     def compute() -> Dict[str, torch.Tensor]:

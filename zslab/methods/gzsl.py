@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from ..cache import tensor_digest
 from ..metrics import ausuc, calibrated_stacking, gzsl_metrics, mean_per_class_accuracy, seen_unseen_curve
 from ..registry import Registry
+from .seen_cnn import SEEN_CNN
 
 Scorer = Callable[[torch.Tensor], torch.Tensor]  # features [N, d] -> scores over every class [N, C]
 
@@ -439,8 +440,6 @@ def with_side(problem: ZSLProblem, side: np.ndarray, about: str) -> ZSLProblem:
 #: benchmarks' ImageNet ResNet, in small), at the image size zslab's LiT models use for the MNIST-style sets.
 EFFICIENTNET = "efficientnet-lite0"
 EFFICIENTNET_IMAGE_SIZE = 96
-from .seen_cnn import SEEN_CNN  # noqa: E402  (the features name of the CNN trained on seen classes only)
-
 #: The seed offset of the training images' draw (disjoint from the test draw of the same seed).
 TRAIN_DRAW_OFFSET = 10_000
 
