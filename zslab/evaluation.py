@@ -17,6 +17,20 @@ def model_world(model: Any) -> Optional[Dict[str, Any]]:
     return (getattr(model, "manifest", None) or {}).get("world")
 
 
+def offline_world(model: Any, needs: str):
+    """``(spec, knobs, split)`` of the zsworld a zslab offline model was trained in, for code that draws new scenes
+    from it; ``needs`` finishes the error raised for any other model ("the ... need the model's world")."""
+    from .world import load_world_spec
+    from .world.corpus import world_setting
+
+    world = model_world(model)
+    if world is None:
+        raise ValueError(f"model {getattr(model, 'name', model)!r} is not a zslab offline CLIP: {needs}")
+    spec = load_world_spec()
+    knobs, split = world_setting(world, spec)
+    return spec, knobs, split
+
+
 def eval_dataset(name: str, root: Optional[str] = None, split: str = "test", n_per_class: int = 0,
                  seed: int = 0, model: Any = None, **kwargs) -> ZSDataset:
     """A dataset for evaluation with at most ``n_per_class`` images per class (0 = all of them).

@@ -123,19 +123,14 @@ def zsworld_caption_support(lm, classes: Sequence[str], k: int, n_generated: int
     caption writer; each caption yields ``n_generated`` new renders of its class. Captions and renders are
     encoded by ``lm`` (captions through the prompt cache)."""
     from ..embeddings import cached_text_encoder, rendered_image_features
-    from ..evaluation import model_world
+    from ..evaluation import offline_world
     from ..world import captions as write_captions
-    from ..world import load_world_spec, render, sample_scenes
-    from ..world.corpus import world_setting
+    from ..world import render, sample_scenes
 
     if k < 1 or n_generated < 1:
         raise ValueError(f"k and n_generated must be ≥ 1, got {k} and {n_generated}")
-    world = model_world(lm)
-    if world is None:
-        raise ValueError(f"model {lm.name!r} is not a zslab offline CLIP: the zsworld caption support set needs "
-                         "the model's world; in real mode build a SupportSet from your own captions and images")
-    spec = load_world_spec()
-    knobs, split = world_setting(world, spec)
+    spec, knobs, split = offline_world(lm, "the zsworld caption support set needs the model's world; in real mode "
+                                            "build a SupportSet from your own captions and images")
     comps = {spec.class_name(c): c for c in split.compositions("all")}
     missing = [c for c in classes if c not in comps]
     if missing:

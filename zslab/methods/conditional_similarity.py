@@ -200,17 +200,9 @@ CONDITIONAL_VERSION = 1
 
 
 def _world(lm):
-    from ..evaluation import model_world
-    from ..world import load_world_spec
-    from ..world.corpus import world_setting
+    from ..evaluation import offline_world
 
-    world = model_world(lm)
-    if world is None:
-        raise ValueError(f"model {lm.name!r} is not a zslab offline CLIP: the zsworld conditional-similarity "
-                         "tasks need the model's world")
-    spec = load_world_spec()
-    knobs, split = world_setting(world, spec)
-    return spec, knobs, split
+    return offline_world(lm, "the zsworld conditional-similarity tasks need the model's world")
 
 
 def _cached(lm, description: Dict[str, Any], compute):

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from ..registry import Registry
-from .gzsl import ZSL_MODELS, GZSLResult, Scorer, ZSLModel, ZSLProblem
+from .gzsl import ZSL_MODELS, GZSLResult, Scorer, ZSLModel, ZSLProblem, standardised_side
 
 #: Sizes and optimiser of every generator (small: the lab's features are 64-d to 1280-d, a few thousand images).
 NOISE_DIM = 32
@@ -64,11 +64,6 @@ FIDELITY_SAMPLES = 100
 #: SABR: the latent space's size and its training.
 LATENT_DIM = 64
 LATENT_EPOCHS = 30
-
-
-def _standardised(side: np.ndarray) -> torch.Tensor:
-    s = torch.as_tensor(side).float()
-    return (s - s.mean(0)) / s.std(0).clamp_min(1e-6)
 
 
 def _cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -227,7 +222,8 @@ def train_generator(context: GeneratorContext, regulariser: str = "none", weight
         raise ValueError(f"steps must be >= 1, got {steps}")
     if weight < 0 or classification_weight < 0:
         raise ValueError(f"weights must be >= 0, got weight={weight}, classification_weight={classification_weight}")
-    regularise = GENERATOR_REGULARISERS.get(regulariser)(context)
+    build = GENERATOR_REGULARISERS.get(regulariser)
+    regularise = build(context) if weight > 0 else None
     torch.manual_seed(context.seed)
     generator = torch.Generator().manual_seed(context.seed)
     x, y = context.x, context.y
@@ -245,10 +241,11 @@ def train_generator(context: GeneratorContext, regulariser: str = "none", weight
     for _ in range(int(steps)):
         for _ in range(CRITIC_STEPS):
             real, positions = batch()
+            rows = seen_side[positions]
             with torch.no_grad():
-                fake = G(seen_side[positions], generator)
-            d_loss = (D(fake, seen_side[positions]).mean() - D(real, seen_side[positions]).mean()
-                      + GRADIENT_PENALTY * gradient_penalty(D, real, fake, seen_side[positions], generator))
+                fake = G(rows, generator)
+            d_loss = (D(fake, rows).mean() - D(real, rows).mean()
+                      + GRADIENT_PENALTY * gradient_penalty(D, real, fake, rows, generator))
             optimise_d.zero_grad()
             d_loss.backward()
             optimise_d.step()
@@ -256,7 +253,7 @@ def train_generator(context: GeneratorContext, regulariser: str = "none", weight
         fake = G(seen_side[positions], generator)
         g_loss = (-D(fake, seen_side[positions]).mean()
                   + classification_weight * F.cross_entropy(cosine_logits(seen_classifier, fake), positions))
-        if weight > 0:
+        if regularise is not None:
             g_loss = g_loss + weight * regularise(G, fake, positions, generator)
         optimise_g.zero_grad()
         g_loss.backward()
@@ -269,11 +266,6 @@ def synthesise(G: Generator, side_rows: torch.Tensor, per_class: int, seed: int)
     generator = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():
         return G(side_rows.repeat_interleave(per_class, dim=0), generator)
-
-
-def _positions(problem: ZSLProblem) -> torch.Tensor:
-    position = {int(c): i for i, c in enumerate(problem.seen)}
-    return torch.as_tensor([position[int(t)] for t in problem.y_train])
 
 
 def generative_classifier(problem: ZSLProblem, x: torch.Tensor, G: Generator, side: torch.Tensor, seed: int,
@@ -295,8 +287,8 @@ def fit_feature_generator(problem: ZSLProblem, seed: int = 0, regulariser: str =
     on ``problem``'s unit features: the scorer is the GZSL classifier's logits over every class; its
     ``prototypes`` are the generator's class means (unit rows, every class), for :func:`unseen_fidelity`."""
     x = F.normalize(problem.x_train.float(), dim=1)
-    side = _standardised(problem.side)
-    context = GeneratorContext(x, _positions(problem), side, problem.side, torch.as_tensor(problem.seen),
+    side = standardised_side(problem.side)
+    context = GeneratorContext(x, problem.seen_positions(), side, problem.side, torch.as_tensor(problem.seen),
                                torch.as_tensor(problem.unseen), seed)
     G = train_generator(context, regulariser, weight, classification_weight, steps)
     head = generative_classifier(problem, x, G, side, seed, int(classifier_epochs))
@@ -320,8 +312,8 @@ def fit_aligned_latent(problem: ZSLProblem, seed: int) -> torch.nn.Module:
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     x = F.normalize(problem.x_train.float(), dim=1)
-    y = _positions(problem)
-    side = _standardised(problem.side)[torch.as_tensor(problem.seen)]
+    y = problem.seen_positions()
+    side = standardised_side(problem.side)[torch.as_tensor(problem.seen)]
     encoder = torch.nn.Sequential(torch.nn.Linear(x.shape[1], HIDDEN), torch.nn.ReLU(), torch.nn.Linear(HIDDEN, LATENT_DIM))
     projection = torch.nn.Linear(side.shape[1], LATENT_DIM)
     optimiser = torch.optim.Adam([*encoder.parameters(), *projection.parameters()], lr=1e-3, weight_decay=1e-4)
@@ -348,8 +340,8 @@ def fit_sabr(problem: ZSLProblem, seed: int = 0, classifier_epochs: int = CLASSI
             return F.normalize(encoder(F.normalize(features.float(), dim=1)), dim=1)
 
     z = to_latent(problem.x_train)
-    side = _standardised(problem.side)
-    context = GeneratorContext(z, _positions(problem), side, problem.side, torch.as_tensor(problem.seen),
+    side = standardised_side(problem.side)
+    context = GeneratorContext(z, problem.seen_positions(), side, problem.side, torch.as_tensor(problem.seen),
                                torch.as_tensor(problem.unseen), seed)
     G = train_generator(context, "none", 0.0, classification_weight, steps)
     head = generative_classifier(problem, z, G, side, seed, int(classifier_epochs))

@@ -71,6 +71,11 @@ class ZSLProblem:
         if len(self.x_train) != len(self.y_train) or len(self.x_test) != len(self.y_test):
             raise ValueError("features and labels differ in length")
 
+    def seen_positions(self) -> torch.Tensor:
+        """The training labels as positions in ``seen`` (the label space of a model fitted on seen classes)."""
+        position = {int(c): i for i, c in enumerate(self.seen)}
+        return torch.as_tensor([position[int(t)] for t in self.y_train])
+
     @property
     def unseen_mask(self) -> np.ndarray:
         mask = np.zeros(len(self.classes), dtype=bool)
@@ -85,6 +90,13 @@ def _unit_rows(x: np.ndarray) -> np.ndarray:
 
 def _features(x: torch.Tensor) -> torch.Tensor:
     return F.normalize(x.double(), dim=-1)
+
+
+def standardised_side(side: np.ndarray) -> torch.Tensor:
+    """Side information with every column at mean 0 and standard deviation 1 (float32), the input of the
+    models that map side information through a network."""
+    s = torch.as_tensor(side).float()
+    return (s - s.mean(0)) / s.std(0).clamp_min(1e-6)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -155,9 +167,8 @@ def fit_eszsl(problem: ZSLProblem, seed: int = 0, image_reg: float = 1.0, side_r
     side = torch.as_tensor(_unit_rows(problem.side))
     seen = torch.as_tensor(problem.seen)
     x = _features(problem.x_train)
-    position = {int(c): i for i, c in enumerate(problem.seen)}
     y = -torch.ones(len(x), len(seen), dtype=torch.float64)
-    y[torch.arange(len(x)), torch.as_tensor([position[int(t)] for t in problem.y_train])] = 1.0
+    y[torch.arange(len(x)), problem.seen_positions()] = 1.0
     s = side[seen]
     left = torch.linalg.solve(x.T @ x + image_reg * torch.eye(x.shape[1], dtype=torch.float64), x.T @ y @ s)
     v = torch.linalg.solve(s.T @ s + side_reg * torch.eye(s.shape[1], dtype=torch.float64), left.T).T  # [d, D]
@@ -195,8 +206,7 @@ def fit_bilinear(problem: ZSLProblem, seed: int = 0, loss: str = "ale", lr: floa
     generator = torch.Generator().manual_seed(seed)
     side = torch.as_tensor(_unit_rows(problem.side)).float()
     x = _features(problem.x_train).float()
-    position = {int(c): i for i, c in enumerate(problem.seen)}
-    y = torch.as_tensor([position[int(t)] for t in problem.y_train])
+    y = problem.seen_positions()
     seen_side = side[torch.as_tensor(problem.seen)]
     w = (torch.randn(x.shape[1], side.shape[1], generator=generator) / x.shape[1] ** 0.5).requires_grad_()
     optimiser = torch.optim.Adam([w], lr=lr, weight_decay=weight_decay)

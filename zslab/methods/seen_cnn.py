@@ -4,8 +4,8 @@ Classic ZSL benchmarks insist that the feature extractor never saw a test class 
 remove the unseen classes that ImageNet contains). The lab's ImageNet EfficientNet-Lite0 has seen ImageNet's
 zebras, oxen and boots, so its features may carry knowledge of Animal-MNIST's or Fashion-MNIST's unseen classes.
 :data:`SEEN_CNN` is the alternative: a small CNN trained from scratch on the problem's own training images (seen
-classes only, grey 28×28 as stored), whose penultimate layer gives the features. It is cached under the training
-images' content and the seed.
+classes only, grey 28×28 as stored), whose penultimate layer gives the features. It is cached under the
+datasets' identities and the seed.
 """
 from __future__ import annotations
 
@@ -75,20 +75,19 @@ def train_seen_cnn(images: torch.Tensor, labels: torch.Tensor, n_classes: int, s
 
 def seen_cnn_features(train_ds, test_ds, seed: int) -> Tuple[torch.Tensor, torch.Tensor]:
     """``(train features, test features)``: a CNN trained on ``train_ds`` (its classes are the seen ones; its
-    targets index them) encodes both datasets. Cached under both datasets' image content and the seed."""
-    from ..cache import TensorCache, tensor_digest
-
-    train_images, test_images = grey_images(train_ds), grey_images(test_ds)
-    labels = torch.as_tensor(np.asarray(train_ds.targets), dtype=torch.long)
-    n_classes = len(train_ds.classes)
+    targets index them) encodes both datasets. Cached under both datasets' identities (their files and sample
+    selections) and the seed, so a warm call decodes no image."""
+    from ..cache import TensorCache
 
     def compute() -> Dict[str, torch.Tensor]:
-        model = train_seen_cnn(train_images, labels, n_classes, seed)
+        train_images, test_images = grey_images(train_ds), grey_images(test_ds)
+        labels = torch.as_tensor(np.asarray(train_ds.targets), dtype=torch.long)
+        model = train_seen_cnn(train_images, labels, len(train_ds.classes), seed)
         with torch.no_grad():
             return {"train": model.body(train_images), "test": model.body(test_images)}
 
     description = {"kind": "seen-class cnn features", "version": SEEN_CNN_VERSION, "seed": int(seed),
-                   "epochs": EPOCHS, "classes": n_classes,
-                   "content": tensor_digest({"train": train_images, "labels": labels, "test": test_images})}
+                   "epochs": EPOCHS, "classes": list(train_ds.classes), "train": train_ds.identity,
+                   "test": test_ds.identity}
     out = TensorCache().get_or_compute(description, compute)
     return out["train"], out["test"]

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .gzsl import ZSL_MODELS, Scorer, ZSLModel, ZSLProblem
+from .gzsl import ZSL_MODELS, Scorer, ZSLModel, ZSLProblem, standardised_side
 
 HIDDEN = 256
 TEMPERATURE = 0.1
@@ -51,12 +51,10 @@ def fit_visual_prototypes(problem: ZSLProblem, seed: int = 0, relation_weight: f
         raise ValueError(f"relation_weight must be >= 0, got {relation_weight}")
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    side = torch.as_tensor(problem.side).float()
-    side = (side - side.mean(0)) / side.std(0).clamp_min(1e-6)
+    side = standardised_side(problem.side)
     x = F.normalize(problem.x_train.float(), dim=1)
     seen = torch.as_tensor(problem.seen)
-    position = {int(c): i for i, c in enumerate(problem.seen)}
-    y = torch.as_tensor([position[int(t)] for t in problem.y_train])
+    y = problem.seen_positions()
     targets = relation_targets(problem.side)
     g = torch.nn.Sequential(torch.nn.Linear(side.shape[1], HIDDEN), torch.nn.ReLU(), torch.nn.Linear(HIDDEN, x.shape[1]))
     optimiser = torch.optim.Adam(g.parameters(), lr=lr, weight_decay=1e-4)
